@@ -1,0 +1,190 @@
+"""The landlord's config file (CONTRACT.md, "Config keys") -> typed settings.
+
+Secrets are never in the file: it names the environment variable that holds
+each one. Every problem is reported as one sentence naming the key to fix.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from datetime import date, time
+from pathlib import Path
+from typing import Any
+
+from mailcomplaints.domain.calendar import NATIONS, CalendarError, WorkingCalendar, parse_cutoff
+from mailcomplaints.domain.policy import Policy, PolicyError
+from mailcomplaints.policies import load_policy
+
+BACKENDS = ("maildir", "imap", "graph", "ews")
+SECURITY = ("tls", "starttls", "none")
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+class ConfigError(ValueError):
+    """A config that cannot be used; the message is one plain sentence."""
+
+
+@dataclass(frozen=True)
+class LandlordSettings:
+    name: str
+    policy: str
+    homes: int | None = None
+    address: str = ""
+    phone: str = ""
+    website: str = ""
+    logo: str = ""
+
+
+@dataclass(frozen=True)
+class TeamSettings:
+    name: str = "Complaints Team"
+    email: str = ""
+    default_officer: str = "Complaints Team"
+
+
+@dataclass(frozen=True)
+class MailboxSettings:
+    backend: str
+    address: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def path(self, base: Path) -> Path:
+        path = Path(self.options.get("path", "var/mailbox")).expanduser()
+        return path if path.is_absolute() else base / path
+
+
+@dataclass(frozen=True)
+class Settings:
+    landlord: LandlordSettings
+    team: TeamSettings
+    mailbox: MailboxSettings
+    database_url: str
+    policy: Policy
+    calendar: WorkingCalendar
+    base_dir: Path
+    smtp: dict[str, Any] = field(default_factory=dict)
+    source: str = ""
+
+
+def _fail(source: str, key: str, problem: str) -> ConfigError:
+    return ConfigError(f"config {source}: [{key.split('.')[0]}] {key.split('.', 1)[-1]} {problem}" if "." in key
+                       else f"config {source}: {key} {problem}")
+
+
+def _get(table: dict[str, Any], source: str, key: str, kind: type, default: Any = ..., choices: tuple = ()) -> Any:
+    section, _, name = key.rpartition(".")
+    if name not in table:
+        if default is ...:
+            return_key = f"[{section}] {name}" if section else name
+            raise ConfigError(f"config {source}: {return_key} is missing")
+        return default
+    value = table[name]
+    if isinstance(value, bool) and kind is int or not isinstance(value, kind):
+        raise _fail(source, key, f"must be a {kind.__name__.replace('str', 'string').replace('int', 'whole number').replace('list', 'list')}, not {value!r}")
+    if choices and value not in choices:
+        raise _fail(source, key, f"is {value!r}; use one of {', '.join(choices)}")
+    return value
+
+
+def default_config_path() -> Path:
+    return Path(os.environ.get("MAILCOMPLAINTS_CONFIG") or "mailcomplaints.toml")
+
+
+def load_config(path: str | Path | None = None) -> Settings:
+    """Read and check the config; relative paths are taken from the config's folder."""
+    config_path = Path(path) if path else default_config_path()
+    source = str(config_path)
+    if not config_path.is_file():
+        raise ConfigError(f"config file {source} does not exist; create one with `mailcomplaints init` or pass --config PATH")
+    try:
+        with config_path.open("rb") as handle:
+            table = tomllib.load(handle)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"config {source} is not valid TOML: {err}") from None
+    except OSError as err:
+        raise ConfigError(f"config {source} cannot be read: {err.strerror}") from None
+    return settings_from_table(table, source, config_path.resolve().parent)
+
+
+def _section(table: dict[str, Any], source: str, name: str, required: bool) -> dict[str, Any]:
+    value = table.get(name)
+    if value is None:
+        if required:
+            raise ConfigError(f"config {source}: the [{name}] section is missing")
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"config {source}: {name} must be a [{name}] section")
+    return value
+
+
+def settings_from_table(table: dict[str, Any], source: str, base_dir: Path) -> Settings:
+    landlord_t = _section(table, source, "landlord", True)
+    homes = _get(landlord_t, source, "landlord.homes", int, None)
+    if homes is not None and homes <= 0:
+        raise _fail(source, "landlord.homes", f"must be the number of homes owned, more than zero, not {homes}")
+    landlord = LandlordSettings(
+        name=_get(landlord_t, source, "landlord.name", str),
+        policy=_get(landlord_t, source, "landlord.policy", str),
+        homes=homes,
+        address=_get(landlord_t, source, "landlord.address", str, ""),
+        phone=_get(landlord_t, source, "landlord.phone", str, ""),
+        website=_get(landlord_t, source, "landlord.website", str, ""),
+        logo=_get(landlord_t, source, "landlord.logo", str, ""),
+    )
+    try:
+        policy = load_policy(landlord.policy, relative_to=base_dir)
+    except PolicyError as err:
+        raise ConfigError(f"config {source}: [landlord] policy: {err}") from None
+
+    team_t = _section(table, source, "team", False)
+    team_name = _get(team_t, source, "team.name", str, "Complaints Team")
+    team = TeamSettings(
+        name=team_name,
+        email=_get(team_t, source, "team.email", str, ""),
+        default_officer=_get(team_t, source, "team.default_officer", str, team_name),
+    )
+
+    cal_t = _section(table, source, "calendar", False)
+    nation = _get(cal_t, source, "calendar.nation", str, policy.nation, choices=tuple(NATIONS))
+    closure_raw = _get(cal_t, source, "calendar.closure_days", list, [])
+    closure: set[date] = set()
+    for item in closure_raw:
+        try:
+            closure.add(item if isinstance(item, date) else date.fromisoformat(str(item)))
+        except ValueError:
+            raise _fail(source, "calendar.closure_days", f"has {item!r}, which is not a date like \"2026-12-29\"") from None
+    try:
+        cutoff: time = parse_cutoff(_get(cal_t, source, "calendar.cutoff", str, policy.cutoff.strftime("%H:%M")))
+    except CalendarError as err:
+        raise _fail(source, "calendar.cutoff", f"is wrong: {err}") from None
+    calendar = WorkingCalendar(nation=nation, closure_days=frozenset(closure), cutoff=cutoff)
+
+    mailbox_t = _section(table, source, "mailbox", True)
+    backend = _get(mailbox_t, source, "mailbox.backend", str, "maildir", choices=BACKENDS)
+    address = _get(mailbox_t, source, "mailbox.address", str, mailbox_t.get("mailbox", "") or ...)
+    if "@" not in address:
+        raise _fail(source, "mailbox.address", f"must be the mailbox's email address, not {address!r}")
+    mailbox = MailboxSettings(backend, address.lower(), {k: v for k, v in mailbox_t.items() if k not in ("backend", "address")})
+    for name in ("security",):
+        if name in mailbox_t:
+            _get(mailbox_t, source, f"mailbox.{name}", str, choices=SECURITY)
+    if mailbox_t.get("security") == "none" and mailbox_t.get("host") not in LOOPBACK:
+        raise _fail(source, "mailbox.security", "may be \"none\" only for a loopback host (127.0.0.1, ::1, localhost)")
+    for key, value in mailbox_t.items():
+        if key.endswith(("password", "secret")) and not key.endswith("_env"):
+            raise _fail(source, f"mailbox.{key}", f"must not hold a secret: use {key}_env to name an environment variable")
+
+    smtp = _section(table, source, "smtp", False)
+    if smtp.get("security") == "none" and smtp.get("host") not in LOOPBACK:
+        raise _fail(source, "smtp.security", "may be \"none\" only for a loopback host (127.0.0.1, ::1, localhost)")
+
+    db_t = _section(table, source, "database", False)
+    url = _get(db_t, source, "database.url", str, "sqlite:///var/mailcomplaints.db")
+    if not url.startswith(("sqlite:", "postgresql")):
+        raise _fail(source, "database.url", f"is {url!r}; use sqlite:///PATH or postgresql://...")
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////") and ":memory:" not in url:
+        url = "sqlite:///" + str(base_dir / url.removeprefix("sqlite:///"))
+
+    return Settings(landlord, team, mailbox, url, policy, calendar, base_dir, smtp, source)

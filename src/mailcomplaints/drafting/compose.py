@@ -1,0 +1,54 @@
+"""A draft's fields -> RFC 5322 bytes for the mailbox, and back to text.
+
+Header values are single-lined here, so nothing a resident wrote (a subject
+with CR/LF in it) can inject a header into our mail.
+"""
+
+from __future__ import annotations
+
+import email
+from datetime import datetime
+from email import policy as email_policy
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr
+
+DRAFT_HEADER = "X-Mailcomplaints-Draft"
+
+
+def one_line(value: str, limit: int = 300) -> str:
+    return " ".join((value or "").split())[:limit]
+
+
+def compose(*, draft_id: str, message_id: str, sender_name: str, sender: str, to: list[str], cc: list[str],
+            subject: str, body: str, date: datetime, in_reply_to: str | None = None) -> bytes:
+    msg = EmailMessage(policy=email_policy.SMTP)
+    msg["From"] = formataddr((one_line(sender_name), sender))
+    msg["To"] = ", ".join(one_line(a) for a in to)
+    if cc:
+        msg["Cc"] = ", ".join(one_line(a) for a in cc)
+    msg["Subject"] = one_line(subject, 900)
+    msg["Date"] = format_datetime(date)
+    msg["Message-ID"] = message_id
+    if in_reply_to:
+        msg["In-Reply-To"] = in_reply_to
+        msg["References"] = in_reply_to
+    msg[DRAFT_HEADER] = draft_id
+    msg.set_content(body)
+    return msg.as_bytes()
+
+
+def finalise(raw: bytes, message_id: str, date: datetime) -> bytes:
+    """The officer's (possibly edited) draft, with the Message-ID we fixed at
+    creation and the sending date."""
+    msg = email.message_from_bytes(raw, policy=email_policy.SMTP)
+    for name in ("Message-ID", "Date"):
+        del msg[name]
+    msg["Message-ID"] = message_id
+    msg["Date"] = format_datetime(date)
+    return msg.as_bytes()
+
+
+def body_text(raw: bytes) -> str:
+    msg = email.message_from_bytes(raw, policy=email_policy.default)
+    part = msg.get_body(("plain",))
+    return part.get_content() if part is not None else ""

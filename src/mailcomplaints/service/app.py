@@ -1,0 +1,58 @@
+"""The application context a command runs in: settings, database, mailbox, renderer.
+
+Built once per CLI invocation (or once per daemon); `now` is passed to every
+service call, never read from a clock here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from mailcomplaints.config import ConfigError, Settings
+from mailcomplaints.drafting.render import Renderer
+from mailcomplaints.mailboxes.base import Mailbox
+from mailcomplaints.mailboxes.maildir import MaildirMailbox
+from mailcomplaints.policies import redress_bodies
+from mailcomplaints.store.database import Database
+
+
+@dataclass
+class App:
+    settings: Settings
+
+    @cached_property
+    def db(self) -> Database:
+        return Database(self.settings.database_url)
+
+    @cached_property
+    def mailbox(self) -> Mailbox:
+        box = self.settings.mailbox
+        if box.backend == "maildir":
+            return MaildirMailbox(
+                box.path(self.settings.base_dir), box.address,
+                approval_folder=box.options.get("approval_folder", "Drafts"),
+                sent_folder=box.options.get("sent_folder", "Sent"),
+            )
+        raise ConfigError(f"config {self.settings.source}: [mailbox] backend {box.backend!r} is not available in this version yet; use \"maildir\"")
+
+    @cached_property
+    def renderer(self) -> Renderer:
+        return Renderer()
+
+    @property
+    def policy(self):
+        return self.settings.policy
+
+    @property
+    def calendar(self):
+        return self.settings.calendar
+
+    def redress(self, scope: str = "all") -> list[dict]:
+        """The policy's redress bodies for this scope, with their contact details."""
+        bodies = redress_bodies()
+        return [dict(bodies[item.body], key=item.body, ref=item.ref) for item in self.policy.redress if item.scope == scope]
+
+    def close(self) -> None:
+        if "db" in self.__dict__:
+            self.db.close()

@@ -1,0 +1,156 @@
+"""Approving, rejecting and sending drafts (DESIGN.md, decisions 2 and 8).
+
+Nothing is sent unless a person approved it. What is sent is the draft as the
+officer left it in the mailbox, not our first version, and the text that went
+is recorded. Sending is written to the outbox before and after the backend
+call; a draft found half-sent after a crash is looked for in Sent before it
+is sent again, so nothing goes twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mailcomplaints.domain import lifecycle
+from mailcomplaints.drafting.compose import body_text, finalise
+from mailcomplaints.drafting.render import PLACEHOLDER
+from mailcomplaints.service.app import App
+from mailcomplaints.service.drafts import draft_bytes, sync_mailbox
+from mailcomplaints.store import repository as repo
+from mailcomplaints.store.models import DraftRow, EventRow, MessageRow, OutboxRow
+
+log = logging.getLogger("mailcomplaints.send")
+
+
+class Refused(ValueError):
+    """An approval or send the rules refuse (bad input, exit 2)."""
+
+
+def current_text(app: App, draft: DraftRow) -> str:
+    """The draft's body as it stands in the mailbox (officers edit there)."""
+    raw = app.mailbox.read_draft(draft.mailbox_ref) if draft.mailbox_ref else None
+    return body_text(raw) if raw else draft.body_text
+
+
+def lint(text: str) -> list[str]:
+    """Why a draft is not ready to go, in plain words (empty when it is)."""
+    problems = []
+    if PLACEHOLDER in text:
+        problems.append("it still has [[OFFICER TO COMPLETE]] placeholders")
+    return problems
+
+
+def _stage_response_approver(session: Session, case_id: int, stage: int) -> str | None:
+    return session.scalar(select(DraftRow.approved_by).where(
+        DraftRow.case_id == case_id, DraftRow.kind == "response", DraftRow.stage == stage,
+        DraftRow.approved_by.is_not(None), DraftRow.state.in_(("approved", "sending", "sent"))))
+
+
+def approve(app: App, draft_id: str, by: str, now: datetime, override: str | None = None) -> DraftRow:
+    if not by.strip():
+        raise Refused("say who approves with --by NAME")
+    with app.db.transaction() as session:
+        draft = repo.draft_by_id(session, draft_id)
+        if draft.state != "pending":
+            raise Refused(f"draft {draft.id} is {draft.state}, so it cannot be approved")
+        case = draft.case
+        if case.pending_escalation_at is not None and draft.kind in ("acknowledgement", "escalation_declined") and draft.stage >= 1 and (
+                draft.kind == "escalation_declined" or draft.stage > case.stage):
+            raise Refused(f"case {case.reference} has an escalation waiting for a decision: run `mailcomplaints decide {case.reference} accept-escalation` or `decline-escalation` first")
+        problems = lint(current_text(app, draft))
+        if draft.kind == "response" and draft.stage == 2:
+            first = _stage_response_approver(session, case.id, 1)
+            if first and first.strip().lower() == by.strip().lower():
+                problems.append(f"{by} approved the stage 1 response, and the Code (6.13) wants a different person at stage 2")
+        if problems and not override:
+            raise Refused(f"draft {draft.id} cannot be approved because {' and '.join(problems)}; fix it, or approve with --override REASON")
+        draft.state, draft.approved_by, draft.approved_at = "approved", by.strip(), now
+        draft.override_reason = override if problems else None
+        session.add(EventRow(case=case, kind="approved", at=now, actor=by.strip(), stage=draft.stage,
+                                  reason=override or "", detail={"draft": draft.id, "draft_kind": draft.kind, "override": bool(problems)}))
+        log.info("approved draft=%s case=%s by=%s", draft.id, case.reference, by)
+        return draft
+
+
+def reject(app: App, draft_id: str, by: str, reason: str, now: datetime) -> DraftRow:
+    if not reason.strip():
+        raise Refused("say why the draft is rejected with --reason TEXT")
+    with app.db.transaction() as session:
+        draft = repo.draft_by_id(session, draft_id)
+        if draft.state not in ("pending", "approved"):
+            raise Refused(f"draft {draft.id} is {draft.state}, so it cannot be rejected")
+        draft.state, draft.rejected_by, draft.reject_reason = "rejected", by.strip(), reason.strip()
+        session.add(EventRow(case=draft.case, kind="rejected", at=now, actor=by.strip(), stage=draft.stage,
+                                  reason=reason.strip(), detail={"draft": draft.id, "draft_kind": draft.kind}))
+    sync_mailbox(app, now)
+    return draft
+
+
+# --- sending ---------------------------------------------------------------------
+
+def _after_sent(app: App, session: Session, draft: DraftRow, at: datetime) -> None:
+    """What sending this kind of draft means for the case (CONTRACT.md table)."""
+    row = draft.case
+    case = repo.to_casefile(row)
+    events: list[lifecycle.Event] = []
+    if draft.kind == "acknowledgement":
+        events = lifecycle.acknowledgement_sent(case, draft.stage, at, draft.approved_by or lifecycle.SYSTEM)
+    elif draft.kind == "response":
+        events = lifecycle.response_sent(case, draft.stage, at, draft.approved_by or lifecycle.SYSTEM, draft.outcome)
+    elif draft.kind == "escalation_declined":
+        events = lifecycle.escalation_declined_sent(case, at, draft.approved_by or lifecycle.SYSTEM)
+    elif draft.kind in ("compliment_thanks", "not_a_complaint"):
+        events = lifecycle.non_complaint_answered(case, at, draft.approved_by or lifecycle.SYSTEM)
+    events.append(lifecycle.Event("sent", at, draft.approved_by or lifecycle.SYSTEM, stage=draft.stage,
+                                  detail={"draft": draft.id, "draft_kind": draft.kind, "message_id": draft.message_id}))
+    repo.save_case(session, row, case, events, app.policy, app.calendar)
+
+
+def send_approved(app: App, now: datetime) -> list[DraftRow]:
+    """Send every approved draft once. Returns the drafts sent."""
+    sent = []
+    with app.db.transaction() as session:
+        ids = list(session.scalars(select(DraftRow.id).where(DraftRow.state.in_(("approved", "sending"))).order_by(DraftRow.created_at)))
+    for draft_id in ids:
+        sent_draft = _send_one(app, draft_id, now)
+        if sent_draft is not None:
+            sent.append(sent_draft)
+    return sent
+
+
+def _send_one(app: App, draft_id: str, now: datetime) -> DraftRow | None:
+    with app.db.transaction() as session:  # 1. record the attempt
+        draft = repo.draft_by_id(session, draft_id)
+        if draft.state not in ("approved", "sending"):
+            return None
+        resuming = draft.state == "sending"
+        draft.state = "sending"
+        if session.scalar(select(OutboxRow).where(OutboxRow.draft_id == draft.id)) is None:
+            session.add(OutboxRow(draft_id=draft.id, message_id=draft.message_id, state="sending", started_at=now))
+        mailbox_ref, message_id = draft.mailbox_ref, draft.message_id
+        fallback = draft_bytes(app, draft, now)
+    # 2. the backend call, outside any transaction; after a crash, look in Sent first
+    if not (resuming and app.mailbox.was_sent(message_id)):
+        raw = app.mailbox.read_draft(mailbox_ref) if mailbox_ref else None
+        final = finalise(raw or fallback, message_id, now)
+        app.mailbox.send(mailbox_ref, final)
+        text = body_text(final)
+    else:
+        text = None
+    with app.db.transaction() as session:  # 3. record the result and what it means
+        draft = repo.draft_by_id(session, draft_id)
+        outbox = session.scalar(select(OutboxRow).where(OutboxRow.draft_id == draft.id))
+        outbox.state, outbox.finished_at = "sent", now
+        draft.state, draft.sent_at, draft.mailbox_ref = "sent", now, None
+        draft.sent_text = text if text is not None else draft.body_text
+        if not repo.message_stored(session, draft.message_id):
+            session.add(MessageRow(message_id=draft.message_id, backend_id=None, case=draft.case, direction="out",
+                                   received_at=now, from_addr=app.settings.mailbox.address, from_name=app.settings.team.name,
+                                   subject=draft.subject, intent="other", signals=[], thread_rule="ours", text=draft.sent_text))
+        _after_sent(app, session, draft, now)
+        log.info("sent draft=%s case=%s kind=%s", draft.id, draft.case.reference, draft.kind)
+        return draft

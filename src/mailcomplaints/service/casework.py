@@ -1,0 +1,106 @@
+"""What officers do to a case from the command line: assign, extend, decide,
+close, and ask for a draft. Each is one transaction and records an event."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from mailcomplaints.domain import lifecycle
+from mailcomplaints.drafting.plans import PlannedDraft, superseded_by_decision
+from mailcomplaints.service.app import App
+from mailcomplaints.service.drafts import create_draft, render_context, supersede, sync_mailbox
+from mailcomplaints.store import repository as repo
+from mailcomplaints.store.models import CaseRow, DraftRow
+
+DRAFT_KINDS = ("acknowledgement", "extension", "response", "escalation_declined", "not_a_complaint", "compliment_thanks", "reminder")
+
+
+def _change(app: App, session: Session, row: CaseRow, change) -> list[lifecycle.Event]:
+    case = repo.to_casefile(row)
+    events = change(case)
+    repo.save_case(session, row, case, events, app.policy, app.calendar)
+    return events
+
+
+def assign(app: App, reference: str, officer: str, now: datetime, by: str) -> CaseRow:
+    """Name the handling officer; pending drafts are re-rendered to name them."""
+    if not officer.strip():
+        raise lifecycle.LifecycleError("give the officer's name")
+    with app.db.transaction() as session:
+        row = repo.case_by_reference(session, reference)
+        previous = row.handler
+        row.handler = officer.strip()
+        _change(app, session, row, lambda c: [lifecycle.Event("assigned", now, by, stage=c.stage, detail={"handler": row.handler, "previous": previous})])
+        for draft in row.drafts:
+            if draft.state == "pending" and draft.kind != "reminder":
+                context = render_context(app, row, draft.kind, draft.stage, now,
+                                         outcome_label=app.policy.outcomes.get(draft.outcome) if draft.outcome else None)
+                draft.body_text = app.renderer.email_text(draft.kind, context)
+                if draft.mailbox_ref:
+                    app.mailbox.remove_draft(draft.mailbox_ref)
+                    draft.mailbox_ref = None
+    sync_mailbox(app, now)
+    return row
+
+
+def extend(app: App, reference: str, working_days: int, reason: str, now: datetime, by: str, agreed: bool = False) -> CaseRow:
+    with app.db.transaction() as session:
+        row = repo.case_by_reference(session, reference)
+        _change(app, session, row, lambda c: lifecycle.extend(c, working_days, reason, now, app.policy, by, beyond_limit=agreed))
+        supersede(app, session, row, ("extension",))
+        create_draft(app, session, row, PlannedDraft("extension", row.stage), now, reason=reason.strip())
+    sync_mailbox(app, now)
+    return row
+
+
+def decide(app: App, reference: str, decision: str, now: datetime, by: str, reason: str = "") -> CaseRow:
+    if decision not in ("accept-escalation", "decline-escalation"):
+        raise lifecycle.LifecycleError(f"{decision!r} is not a decision; use accept-escalation or decline-escalation")
+    accept = decision == "accept-escalation"
+    with app.db.transaction() as session:
+        row = repo.case_by_reference(session, reference)
+        stage_before = row.stage
+        _change(app, session, row, lambda c: lifecycle.decide_escalation(c, accept, now, by, reason))
+        unwanted = superseded_by_decision(accept)
+        supersede(app, session, row, (unwanted,), stage=stage_before + 1 if unwanted == "acknowledgement" else stage_before)
+        wanted = PlannedDraft("acknowledgement", row.stage) if accept else PlannedDraft("escalation_declined", stage_before)
+        if not any(d.kind == wanted.kind and d.stage == wanted.stage and d.state in ("pending", "approved") for d in row.drafts):
+            create_draft(app, session, row, wanted, now)
+    sync_mailbox(app, now)
+    return row
+
+
+def close(app: App, reference: str, outcome: str, now: datetime, by: str) -> CaseRow:
+    with app.db.transaction() as session:
+        row = repo.case_by_reference(session, reference)
+        _change(app, session, row, lambda c: lifecycle.close_by_officer(c, outcome, now, by, app.policy))
+        supersede(app, session, row)
+    sync_mailbox(app, now)
+    return row
+
+
+def plan_draft(app: App, reference: str, kind: str, now: datetime, by: str,
+               stage: int | None = None, outcome: str | None = None) -> DraftRow:
+    """`draft REF KIND`: an officer asks for a draft (a response, usually)."""
+    if kind not in DRAFT_KINDS:
+        raise lifecycle.LifecycleError(f"{kind!r} is not a kind of draft; use one of {', '.join(DRAFT_KINDS)}")
+    with app.db.transaction() as session:
+        row = repo.case_by_reference(session, reference)
+        stage = stage or row.stage
+        if stage not in (1, 2) or stage > row.stage:
+            raise lifecycle.LifecycleError(f"case {row.reference} is at stage {row.stage}, so there is no stage {stage} draft to write")
+        normalised = None
+        if outcome:
+            normalised = app.policy.normalise_outcome(outcome)
+            if normalised is None or normalised in ("withdrawn", "resolved"):
+                allowed = ", ".join(k for k in app.policy.outcomes if k not in ("withdrawn", "resolved"))
+                raise lifecycle.LifecycleError(f"{outcome!r} is not a stage outcome {app.policy.landlord} uses; use one of {allowed}")
+        if kind == "response" and row.kind != "complaint":
+            raise lifecycle.LifecycleError(f"case {row.reference} is a {row.kind.replace('_', ' ')}, which gets no complaint response")
+        supersede(app, session, row, (kind,), stage=stage)
+        draft = create_draft(app, session, row, PlannedDraft(kind, stage, to_team=kind == "reminder"), now, outcome=normalised)
+        _change(app, session, row, lambda c: [lifecycle.Event("drafted", now, by, stage=stage, detail={"draft": draft.id, "draft_kind": kind, "outcome": normalised})])
+    sync_mailbox(app, now)
+    return draft

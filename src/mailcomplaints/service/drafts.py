@@ -1,0 +1,144 @@
+"""Creating drafts: render, give them their Message-ID, put them in the mailbox.
+
+A draft's Message-ID is fixed when it is created and is the one it is sent
+with (DESIGN.md, decision 2). Drafts are written to the database in the
+case's transaction and copied to the mailbox after the commit; a draft whose
+copy is missing (a crash in between) is copied on the next run.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from copy import deepcopy
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mailcomplaints.domain.deadlines import rule_due
+from mailcomplaints.domain.lifecycle import CaseFile, deadline, decide_escalation
+from mailcomplaints.drafting.compose import compose
+from mailcomplaints.drafting.plans import PlannedDraft
+from mailcomplaints.service.app import App
+from mailcomplaints.store.models import CaseRow, DraftRow, MessageRow
+from mailcomplaints.store.repository import to_casefile
+
+OPEN_STATES = ("pending", "approved")
+SUBJECT_PREFIX = re.compile(r"^\s*((re|fw|fwd|aw|sv|antw)\s*(\[\d+\])?\s*:\s*)+", re.I)
+
+
+def clean_subject(subject: str) -> str:
+    return SUBJECT_PREFIX.sub("", subject or "").strip()
+
+
+def subject_for(kind: str, case: CaseRow) -> str:
+    topic = clean_subject(case.subject) or "your message"
+    label = {
+        "compliment_thanks": "Thank you",
+        "not_a_complaint": "Your request",
+        "reminder": "Reminder",
+    }.get(kind, "Your complaint")
+    return f"{label} {case.reference} - {topic}"
+
+
+def handler_of(app: App, case: CaseRow) -> str:
+    return case.handler or app.settings.team.default_officer
+
+
+def render_context(app: App, case: CaseRow, kind: str, stage: int, now: datetime, **extra: Any) -> dict[str, Any]:
+    facts: CaseFile = to_casefile(case)
+    policy, cal = app.policy, app.calendar
+    if stage not in facts.stages and facts.pending_escalation_at is not None:
+        facts = deepcopy(facts)  # the stage 2 letter for a late or premature request, if it is accepted
+        decide_escalation(facts, True, now, "preview")
+    respond = deadline(facts, policy, cal, "respond", stage) if stage in facts.stages else None
+    window = deadline(facts, policy, cal, "escalation_window", stage) if stage in facts.stages else None
+    received = facts.stages[stage].received_at if stage in facts.stages else now
+    if kind == "escalation_declined" and facts.pending_escalation_at:
+        received = facts.pending_escalation_at
+    window_end = window.due if window else None
+    window_rule = policy.rule(stage, "escalation_window")
+    if kind == "response" and window_rule and not window_rule.unlimited:
+        window_end = rule_due(window_rule, now, cal)  # the window opens when the response is sent
+    name = (case.complainant_name or "").strip()
+    context = {
+        "case": {"reference": case.reference, "subject": clean_subject(case.subject), "flags": list(case.flags or []),
+                 "state": case.state, "stage": case.stage},
+        "landlord": app.settings.landlord,
+        "team": app.settings.team,
+        "mailbox_address": app.settings.mailbox.address,
+        "handler": handler_of(app, case),
+        "greeting": name or "Resident",
+        "stage": stage,
+        "final_stage": policy.final_stage(),
+        "received": received,
+        "respond_due": respond.due if respond else None,
+        "window_end": window_end,
+        "redress": app.redress(),
+        "outcome_label": None,
+        "reason": "",
+        "due_items": [],
+    }
+    context.update(extra)
+    return context
+
+
+def create_draft(app: App, session: Session, case: CaseRow, planned: PlannedDraft, now: datetime,
+                 outcome: str | None = None, **extra: Any) -> DraftRow:
+    """Render and record a draft (state pending); the mailbox copy follows the commit."""
+    outcome_label = app.policy.outcomes.get(outcome) if outcome else None
+    context = render_context(app, case, planned.kind, planned.stage, now, outcome_label=outcome_label, **extra)
+    body = app.renderer.email_text(planned.kind, context)
+    draft_id = f"d-{uuid.uuid4().hex[:12]}"
+    domain = app.settings.mailbox.address.split("@", 1)[1]
+    to = [app.settings.team.email or app.settings.mailbox.address] if planned.to_team else [case.complainant_email]
+    last_in = session.scalar(
+        select(MessageRow.message_id).where(MessageRow.case_id == case.id, MessageRow.direction == "in")
+        .order_by(MessageRow.received_at.desc())
+    )
+    row = DraftRow(
+        id=draft_id, case=case, kind=planned.kind, stage=planned.stage, state="pending",
+        message_id=f"<{draft_id}.{uuid.uuid4().hex[:8]}@mailcomplaints.{domain}>",
+        created_at=now, to_addrs=[a for a in to if a], cc_addrs=[], subject=subject_for(planned.kind, case),
+        body_text=body, outcome=outcome, in_reply_to=None if planned.to_team else last_in,
+    )
+    session.add(row)
+    return row
+
+
+def draft_bytes(app: App, draft: DraftRow, now: datetime) -> bytes:
+    return compose(
+        draft_id=draft.id, message_id=draft.message_id,
+        sender_name=f"{app.settings.team.name}, {app.settings.landlord.name}", sender=app.settings.mailbox.address,
+        to=list(draft.to_addrs), cc=list(draft.cc_addrs), subject=draft.subject, body=draft.body_text,
+        date=now, in_reply_to=draft.in_reply_to,
+    )
+
+
+def supersede(app: App, session: Session, case: CaseRow, kinds: tuple[str, ...] | None = None, stage: int | None = None) -> list[DraftRow]:
+    """Drafts a change to the case made unnecessary; their mailbox copies are removed after commit."""
+    gone = []
+    for draft in case.drafts:
+        if draft.state in OPEN_STATES and (kinds is None or draft.kind in kinds) and (stage is None or draft.stage == stage):
+            draft.state = "superseded"
+            gone.append(draft)
+    return gone
+
+
+def sync_mailbox(app: App, now: datetime) -> int:
+    """Copy drafts that are not yet in the mailbox there, and take superseded or
+    rejected ones out. Idempotent; safe to run after any crash."""
+    changed = 0
+    with app.db.transaction() as session:
+        todo = session.scalars(select(DraftRow).where(DraftRow.state == "pending", DraftRow.mailbox_ref.is_(None))).all()
+        for draft in todo:
+            draft.mailbox_ref = app.mailbox.save_draft(draft.id, draft_bytes(app, draft, now))
+            changed += 1
+        stale = session.scalars(select(DraftRow).where(DraftRow.state.in_(("superseded", "rejected")), DraftRow.mailbox_ref.is_not(None))).all()
+        for draft in stale:
+            app.mailbox.remove_draft(draft.mailbox_ref)
+            draft.mailbox_ref = None
+            changed += 1
+    return changed

@@ -1,0 +1,184 @@
+"""`ingest`: every new message, one at a time, one transaction each.
+
+    raw bytes -> parse -> classify -> thread -> lifecycle -> plan drafts -> store
+
+A message that cannot be read is quarantined with its reason and never blocks
+the ones behind it. A message already stored (by backend id or Message-ID)
+changes nothing. The mailbox is told a message is processed only after the
+transaction that stored it has committed.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from mailcomplaints.domain import lifecycle
+from mailcomplaints.domain.classify import Classification, classify
+from mailcomplaints.domain.threading import ThreadDecision, thread
+from mailcomplaints.drafting import plans
+from mailcomplaints.mail.message import Message, UnreadableMessage, parse_message
+from mailcomplaints.mailboxes.base import Delivered
+from mailcomplaints.service.app import App
+from mailcomplaints.service.drafts import clean_subject, create_draft, supersede, sync_mailbox
+from mailcomplaints.store import repository as repo
+from mailcomplaints.store.models import CaseRow, MessageRow, QuarantineRow
+
+log = logging.getLogger("mailcomplaints.ingest")
+
+INTENT_TO_KIND = {
+    "new_complaint": "complaint",
+    "compliment": "compliment",
+    "service_request": "service_request",
+    "enquiry": "enquiry",
+}
+
+
+@dataclass
+class IngestResult:
+    processed: int = 0
+    quarantined: int = 0
+    duplicates: int = 0
+    new_cases: list[str] = field(default_factory=list)
+    drafts: int = 0
+
+    def as_dict(self) -> dict:
+        return {"processed": self.processed, "quarantined": self.quarantined, "duplicates": self.duplicates,
+                "new_cases": self.new_cases, "drafts": self.drafts}
+
+
+def ingest(app: App, now: datetime) -> IngestResult:
+    result = IngestResult()
+
+    def is_known(ids: list[str]) -> set[str]:
+        with app.db.transaction() as session:
+            return repo.known_backend_ids(session, ids)
+
+    for delivered in app.mailbox.new_messages(is_known):
+        with app.db.transaction() as session:
+            outcome = process_one(app, session, delivered, now)
+            repo.set_cursor(session, "last_sync", now.isoformat(), now)
+        app.mailbox.mark_processed(delivered.backend_id)
+        if outcome == "quarantined":
+            result.quarantined += 1
+        elif outcome == "duplicate":
+            result.duplicates += 1
+        else:
+            result.processed += 1
+            if outcome.startswith("new:"):
+                result.new_cases.append(outcome.removeprefix("new:"))
+    with app.db.transaction() as session:
+        repo.set_cursor(session, "last_sync", now.isoformat(), now)
+    result.drafts = sync_mailbox(app, now)
+    return result
+
+
+def process_one(app: App, session: Session, delivered: Delivered, now: datetime) -> str:
+    """Store one delivered message and everything it changes. Returns
+    'quarantined', 'duplicate', 'machine', 'new:REF' or 'joined:REF'."""
+    try:
+        message = parse_message(delivered.raw, delivered.delivered_at)
+    except UnreadableMessage as err:
+        session.add(QuarantineRow(backend_id=delivered.backend_id, reason=str(err), received_at=delivered.delivered_at, raw=delivered.raw))
+        log.warning("quarantined backend_id=%s reason=%s", delivered.backend_id, err)
+        return "quarantined"
+    if repo.message_stored(session, message.message_id):
+        log.info("duplicate message_id=%s backend_id=%s", message.message_id, delivered.backend_id)
+        return "duplicate"
+
+    verdict = classify(message, app.settings.mailbox.address)
+    decision = thread(message, lambda mid: repo.case_of_message(session, mid), lambda ref: repo.case_exists(session, ref))
+    case_row = repo.case_by_reference(session, decision.reference) if decision.reference else None
+
+    if verdict.machine:
+        _store_message(session, message, delivered, case_row, "machine", verdict, decision)
+        if case_row is not None and verdict.has("bounce"):
+            _change_case(app, session, case_row, lambda c: lifecycle.flag(c, "undeliverable", message.delivered_at, "a message we sent bounced"))
+        log.info("machine message_id=%s case=%s", message.message_id, case_row.reference if case_row else None)
+        return "machine"
+
+    if case_row is None:
+        return _open_case(app, session, message, delivered, verdict, decision, now)
+    return _join_case(app, session, case_row, message, delivered, verdict, decision, now)
+
+
+def _store_message(session: Session, message: Message, delivered: Delivered, case: CaseRow | None,
+                   intent: str, verdict: Classification, decision: ThreadDecision, extra_signals: list[dict] | None = None) -> MessageRow:
+    signals = [s.as_dict() for s in verdict.signals]
+    signals.append({"name": f"thread:{decision.rule}", "evidence": decision.evidence})
+    row = MessageRow(
+        message_id=message.message_id, backend_id=delivered.backend_id, case=case, direction="in",
+        received_at=message.delivered_at, from_addr=message.sender.email if message.sender else "",
+        from_name=message.sender.name if message.sender else "", subject=message.subject, intent=intent,
+        signals=signals + (extra_signals or []), thread_rule=decision.rule, text=message.text, raw=delivered.raw,
+    )
+    session.add(row)
+    return row
+
+
+def _change_case(app: App, session: Session, row: CaseRow, change) -> list[lifecycle.Event]:
+    """Load the case's facts, let the domain change them, save them back."""
+    case = repo.to_casefile(row)
+    events = change(case)
+    repo.save_case(session, row, case, events, app.policy, app.calendar)
+    return events
+
+
+def _flag_events(case: lifecycle.CaseFile, verdict: Classification, at: datetime) -> list[lifecycle.Event]:
+    events = []
+    for signal in verdict.signals:
+        if signal.name in verdict.flags:
+            events += lifecycle.flag(case, signal.name, at, f"{signal.name.replace('_', ' ')}: \"{signal.evidence}\"")
+    return events
+
+
+def _open_case(app: App, session: Session, message: Message, delivered: Delivered, verdict: Classification,
+               decision: ThreadDecision, now: datetime) -> str:
+    intent = verdict.intent(threaded=False)
+    kind = INTENT_TO_KIND.get(intent, "complaint")
+    case, events = lifecycle.open_case("NEW", kind, message.delivered_at)
+    events += _flag_events(case, verdict, message.delivered_at)
+    row = repo.new_case_row(session, case)
+    row.subject = clean_subject(message.subject)
+    if message.sender:
+        row.complainant_name, row.complainant_email = message.sender.name, message.sender.email
+    _store_message(session, message, delivered, row, intent, verdict, decision)
+    if not plans.for_new_case(kind):
+        events += lifecycle.close(case, None, message.delivered_at, lifecycle.SYSTEM, f"{kind} with no reply planned")
+    repo.save_case(session, row, case, events, app.policy, app.calendar)
+    for planned in plans.for_new_case(kind):
+        create_draft(app, session, row, planned, now)
+    log.info("new case=%s kind=%s message_id=%s", row.reference, kind, message.message_id)
+    return f"new:{row.reference}"
+
+
+def _join_case(app: App, session: Session, row: CaseRow, message: Message, delivered: Delivered,
+               verdict: Classification, decision: ThreadDecision, now: datetime) -> str:
+    intent = verdict.intent(threaded=True)
+    case = repo.to_casefile(row)
+    at = message.delivered_at
+    events = _flag_events(case, verdict, at)
+    planned: list[plans.PlannedDraft] = []
+    extra: list[dict] = []
+    if intent == "escalation_request":
+        stage_from = case.stage
+        result, changes = lifecycle.escalation_requested(case, at, app.policy, app.calendar)
+        events += changes
+        extra.append({"name": f"escalation:{result}", "evidence": f"stage {stage_from} -> {result}"})
+        planned = plans.for_escalation(result, stage_from)
+        if result == "not_applicable":
+            intent = "further_information"
+    elif intent == "withdrawal" and case.state != "closed":
+        events += lifecycle.withdraw(case, at)
+        supersede(app, session, row)
+    else:
+        events.append(lifecycle.Event("received", at, lifecycle.SYSTEM, stage=case.stage, detail={"intent": intent}))
+    _store_message(session, message, delivered, row, intent, verdict, decision, extra)
+    repo.save_case(session, row, case, events, app.policy, app.calendar)
+    for item in planned:
+        create_draft(app, session, row, item, now)
+    log.info("joined case=%s intent=%s message_id=%s", row.reference, intent, message.message_id)
+    return f"joined:{row.reference}"

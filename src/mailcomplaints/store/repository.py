@@ -1,0 +1,136 @@
+"""Reading and writing cases: ORM rows <-> the pure domain `CaseFile`.
+
+The service layer loads a case, lets the domain change it, and saves it back
+here together with its events and freshly derived deadlines, in the session
+(transaction) it opened.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from mailcomplaints.domain.calendar import WorkingCalendar
+from mailcomplaints.domain.lifecycle import CaseFile, Event, StageFacts, schedule
+from mailcomplaints.domain.policy import Policy
+from mailcomplaints.store.models import (
+    CaseRow, CursorRow, DeadlineRow, DraftRow, EventRow, MessageRow, QuarantineRow, StageRow,
+)
+
+
+class NotFound(LookupError):
+    """An unknown case reference, draft id or message id (bad input, exit 2)."""
+
+
+def case_by_reference(session: Session, reference: str) -> CaseRow:
+    row = session.scalar(select(CaseRow).where(CaseRow.reference == reference.strip().upper()))
+    if row is None:
+        raise NotFound(f"there is no case {reference}; `mailcomplaints cases` lists them")
+    return row
+
+
+def draft_by_id(session: Session, draft_id: str) -> DraftRow:
+    row = session.get(DraftRow, draft_id.strip())
+    if row is None:
+        raise NotFound(f"there is no draft {draft_id}; `mailcomplaints drafts` lists them")
+    return row
+
+
+def case_of_message(session: Session, message_id: str) -> str | None:
+    found = session.scalar(
+        select(CaseRow.reference).join(MessageRow, MessageRow.case_id == CaseRow.id).where(MessageRow.message_id == message_id)
+    )
+    if found:
+        return found
+    return session.scalar(select(CaseRow.reference).join(DraftRow, DraftRow.case_id == CaseRow.id).where(DraftRow.message_id == message_id))
+
+
+def case_exists(session: Session, reference: str) -> bool:
+    return session.scalar(select(func.count()).select_from(CaseRow).where(CaseRow.reference == reference.upper())) > 0
+
+
+def known_backend_ids(session: Session, ids: list[str]) -> set[str]:
+    known: set[str] = set()
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        known |= set(session.scalars(select(MessageRow.backend_id).where(MessageRow.backend_id.in_(chunk))))
+        known |= set(session.scalars(select(QuarantineRow.backend_id).where(QuarantineRow.backend_id.in_(chunk))))
+    return known
+
+
+def message_stored(session: Session, message_id: str) -> bool:
+    return session.scalar(select(func.count()).select_from(MessageRow).where(MessageRow.message_id == message_id)) > 0
+
+
+def new_case_row(session: Session, case: CaseFile) -> CaseRow:
+    """Insert a case and give it its reference, CMP- and the row number."""
+    row = CaseRow(reference=f"NEW-{uuid.uuid4().hex[:12]}", kind=case.kind, state=case.state, opened_at=case.opened_at, flags=[])
+    session.add(row)
+    session.flush()
+    row.reference = f"CMP-{row.id:06d}"
+    case.reference = row.reference
+    return row
+
+
+def to_casefile(row: CaseRow) -> CaseFile:
+    return CaseFile(
+        reference=row.reference,
+        kind=row.kind,
+        opened_at=row.opened_at,
+        stage=row.stage,
+        state=row.state,
+        outcome=row.outcome,
+        flags=set(row.flags or []),
+        stages={
+            s.stage: StageFacts(s.stage, s.received_at, s.acknowledged_at, s.responded_at, list(s.extensions or []), s.outcome)
+            for s in row.stages
+        },
+        pending_escalation_at=row.pending_escalation_at,
+        escalation_decision=row.escalation_decision,
+        window_ended_at=row.window_ended_at,
+        closed_at=row.closed_at,
+    )
+
+
+def save_case(session: Session, row: CaseRow, case: CaseFile, events: list[Event], policy: Policy, cal: WorkingCalendar) -> None:
+    """Write the case's facts, append its events and re-derive its deadlines."""
+    row.kind, row.stage, row.state, row.outcome = case.kind, case.stage, case.state, case.outcome
+    row.flags = sorted(case.flags)
+    row.pending_escalation_at = case.pending_escalation_at
+    row.escalation_decision = case.escalation_decision
+    row.window_ended_at = case.window_ended_at
+    row.closed_at = case.closed_at
+    by_stage = {s.stage: s for s in row.stages}
+    for number, facts in case.stages.items():
+        stage_row = by_stage.get(number)
+        if stage_row is None:
+            stage_row = StageRow(stage=number, received_at=facts.received_at)
+            row.stages.append(stage_row)
+        stage_row.received_at = facts.received_at
+        stage_row.acknowledged_at = facts.acknowledged_at
+        stage_row.responded_at = facts.responded_at
+        stage_row.extensions = list(facts.extensions)
+        stage_row.outcome = facts.outcome
+    for event in events:
+        session.add(EventRow(case=row, kind=event.kind, at=event.at, actor=event.actor, stage=event.stage,
+                             reason=event.reason, detail=event.detail))
+    row.deadlines = [
+        DeadlineRow(kind=d.kind, stage=d.stage, due=d.due, met_at=d.met_at, provisional=d.provisional, ref=d.ref)
+        for d in schedule(case, policy, cal)
+    ]
+
+
+def get_cursor(session: Session, name: str) -> str | None:
+    row = session.get(CursorRow, name)
+    return row.value if row else None
+
+
+def set_cursor(session: Session, name: str, value: str, now: datetime) -> None:
+    row = session.get(CursorRow, name)
+    if row is None:
+        session.add(CursorRow(name=name, value=value, updated_at=now))
+    else:
+        row.value, row.updated_at = value, now
