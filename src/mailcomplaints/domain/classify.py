@@ -115,7 +115,9 @@ FLAG_RULES: tuple[Rule, ...] = (
          _phrase_rule(r"damp", r"mould", r"gas leak", r"carbon monoxide", r"no heating", r"boiler", r"electric\w* (fault|shock)", r"exposed wir\w+", r"fire", r"asbestos")),
     Rule("ombudsman_mentioned", "The Housing Ombudsman is mentioned", _phrase_rule(r"ombudsman")),
     Rule("legal_action", "Legal action or a solicitor is mentioned",
-         _phrase_rule(r"solicitor", r"legal action", r"court", r"disrepair claim", r"sue")),
+         _phrase_rule(r"solicitors?", r"legal action", r"(take|taking) (you|them|this|it|the council|reliance) to court",
+                      r"court (action|case|proceedings|claim)", r"county court", r"small claims", r"disrepair claim",
+                      r"sue (you|them)")),
 )
 
 

@@ -115,6 +115,15 @@ class MaildirMailbox:
         path = self._find(self.approval, mailbox_ref)
         return path.read_bytes() if path else None
 
+    def replace_draft(self, mailbox_ref: str, raw: bytes) -> None:
+        """What an officer's mail client does when they edit and save a draft."""
+        path = self._find(self.approval, mailbox_ref)
+        if path is None:
+            raise MailboxError(f"draft {mailbox_ref} is no longer in the approval folder")
+        tmp = self.approval / "tmp" / path.name
+        tmp.write_bytes(raw)
+        os.replace(tmp, path)
+
     def remove_draft(self, mailbox_ref: str) -> None:
         path = self._find(self.approval, mailbox_ref)
         if path:

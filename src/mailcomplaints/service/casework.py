@@ -103,4 +103,5 @@ def plan_draft(app: App, reference: str, kind: str, now: datetime, by: str,
         draft = create_draft(app, session, row, PlannedDraft(kind, stage, to_team=kind == "reminder"), now, outcome=normalised)
         _change(app, session, row, lambda c: [lifecycle.Event("drafted", now, by, stage=stage, detail={"draft": draft.id, "draft_kind": kind, "outcome": normalised})])
     sync_mailbox(app, now)
-    return draft
+    with app.db.transaction() as session:
+        return repo.draft_by_id(session, draft.id)  # as saved to the mailbox

@@ -1,0 +1,421 @@
+"""The command line (CONTRACT.md). Thin: parse, call a service, print.
+
+Exit codes: 0 success; 1 an operational failure; 2 bad input, with one plain
+line on stderr and no traceback.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import sys
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from mailcomplaints.config import ConfigError, load_config
+from mailcomplaints.domain.calendar import LONDON, CalendarError, WorkingCalendar, NATIONS
+from mailcomplaints.domain.lifecycle import LifecycleError
+from mailcomplaints.domain.policy import PolicyError
+from mailcomplaints.mailboxes.base import MailboxError
+from mailcomplaints.service.app import App
+from mailcomplaints.service.approval import Refused
+from mailcomplaints.store.repository import NotFound
+
+BAD_INPUT = (ConfigError, PolicyError, CalendarError, LifecycleError, NotFound, Refused)
+console = Console()
+
+
+class Context:
+    """What every command gets: the config path and the clock."""
+
+    def __init__(self, config: str | None, now: datetime):
+        self.config_path, self.now = config, now
+        self._app: App | None = None
+
+    @property
+    def app(self) -> App:
+        if self._app is None:
+            self._app = App(load_config(self.config_path))
+        return self._app
+
+
+def parse_now(text: str | None) -> datetime:
+    if not text:
+        return datetime.now(timezone.utc)
+    try:
+        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not an ISO 8601 time such as 2026-12-23T10:00:00+00:00", param_hint="--now") from None
+    return value if value.tzinfo else value.replace(tzinfo=LONDON)
+
+
+def default_actor() -> str:
+    return os.environ.get("MAILCOMPLAINTS_USER") or getpass.getuser()
+
+
+def emit(data: Any, as_json: bool, human: Callable[[Any], None]) -> None:
+    if as_json:
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+    else:
+        human(data)
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (the stable contract).")
+by_option = click.option("--by", default=default_actor, show_default="$MAILCOMPLAINTS_USER or your login", help="Who is doing this.")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config", default=None, help="Config file [default: $MAILCOMPLAINTS_CONFIG, then ./mailcomplaints.toml].")
+@click.option("--now", "now", default=None, help="Use this time instead of the clock (ISO 8601).")
+@click.version_option(package_name="mailcomplaints")
+@click.pass_context
+def cli(ctx: click.Context, config: str | None, now: str | None) -> None:
+    """Complaint handling on a landlord's shared mailbox, under the Housing Ombudsman's Code."""
+    ctx.obj = Context(config, parse_now(now))
+
+
+pass_context = click.make_pass_decorator(Context)
+
+
+# --- the pipeline ------------------------------------------------------------------
+
+@cli.command()
+@json_option
+@pass_context
+def ingest(ctx: Context, as_json: bool) -> None:
+    """Process every new message in the mailbox once."""
+    from mailcomplaints.service.pipeline import ingest as run
+    result = run(ctx.app, ctx.now).as_dict()
+    emit(result, as_json, lambda r: click.echo(
+        f"{r['processed']} processed, {len(r['new_cases'])} new cases, {r['quarantined']} quarantined, "
+        f"{r['duplicates']} duplicates, {r['drafts']} drafts saved to the mailbox"))
+
+
+@cli.command()
+@json_option
+@pass_context
+def tick(ctx: Context, as_json: bool) -> None:
+    """Run the scheduled work once: deadline flags, reminders, closing ended windows."""
+    from mailcomplaints.service.scheduler import tick as run
+    result = run(ctx.app, ctx.now).as_dict()
+    emit(result, as_json, lambda r: click.echo(
+        f"{len(r['closed'])} closed, {len(r['flagged'])} flagged overdue, {r['reminders']} reminders drafted"))
+
+
+@cli.command()
+@json_option
+@pass_context
+def send(ctx: Context, as_json: bool) -> None:
+    """Send every approved draft once."""
+    from mailcomplaints.service.approval import send_approved
+    from mailcomplaints.service.views import draft_dict
+    sent = [draft_dict(d) | {"case": d.case.reference} for d in send_approved(ctx.app, ctx.now)]
+    emit(sent, as_json, lambda items: click.echo(f"{len(items)} sent" + "".join(f"\n  {d['id']} {d['kind']} {d['case']}" for d in items)))
+
+
+@cli.command()
+@click.option("--interval", default=60, show_default=True, help="Seconds between polls of the mailbox.")
+@click.option("--once", is_flag=True, help="One round of ingest, tick and send, then exit.")
+@pass_context
+def run(ctx: Context, interval: int, once: bool) -> None:
+    """The daemon: ingest, tick and send, continuously, until SIGTERM or Ctrl-C."""
+    from mailcomplaints.service.daemon import run_forever
+    run_forever(ctx.app, interval=interval, once=once, fixed_now=ctx.now if once else None)
+
+
+# --- cases ---------------------------------------------------------------------------
+
+def _cases_table(items: list[dict]) -> None:
+    table = Table(title=f"{len(items)} cases")
+    for col in ("reference", "kind", "stage", "state", "complainant", "next deadline", "flags"):
+        table.add_column(col)
+    for c in items:
+        open_deadlines = [d for d in c["deadlines"] if d["status"] in ("pending", "due_today", "overdue") and d["kind"] != "escalation_window"]
+        nxt = min(open_deadlines, key=lambda d: d["due"], default=None)
+        table.add_row(c["reference"], c["kind"], str(c["stage"]), c["state"], c["complainant"]["email"],
+                      f"{nxt['kind']} {nxt['due']} ({nxt['status']})" if nxt else "", ", ".join(c["flags"]))
+    console.print(table)
+
+
+@cli.command()
+@click.option("--state", default=None, help="Only cases in this state.")
+@click.option("--kind", default=None, help="Only cases of this kind.")
+@json_option
+@pass_context
+def cases(ctx: Context, state: str | None, kind: str | None, as_json: bool) -> None:
+    """List every case (of every kind and state unless filtered)."""
+    from mailcomplaints.service.queries import list_cases
+    emit(list_cases(ctx.app, ctx.now, state=state, kind=kind), as_json, _cases_table)
+
+
+@cli.command()
+@click.argument("reference")
+@json_option
+@pass_context
+def case(ctx: Context, reference: str, as_json: bool) -> None:
+    """One case with its messages and history."""
+    from mailcomplaints.service.queries import show_case
+    emit(show_case(ctx.app, reference, ctx.now), as_json, _case_human)
+
+
+def _case_human(c: dict) -> None:
+    console.print(f"[bold]{c['reference']}[/] {c['kind']}, stage {c['stage']}, {c['state']} — {c['subject']}")
+    console.print(f"complainant: {c['complainant']['name']} <{c['complainant']['email']}>   handler: {c['handler']}   flags: {', '.join(c['flags']) or '-'}")
+    for d in c["deadlines"]:
+        console.print(f"  deadline {d['kind']} stage {d['stage']}: due {d['due']} — {d['status']}{' (provisional)' if d['provisional'] else ''}")
+    for d in c["drafts"]:
+        console.print(f"  draft {d['id']} {d['kind']} stage {d['stage']}: {d['state']}")
+    for e in c["events"]:
+        console.print(f"  {e['at']}  {e['kind']:<18} {e['actor']:<16} {e['reason']}")
+
+
+@cli.command()
+@click.argument("reference")
+@click.argument("officer")
+@by_option
+@json_option
+@pass_context
+def assign(ctx: Context, reference: str, officer: str, by: str, as_json: bool) -> None:
+    """Set the case's handling officer."""
+    from mailcomplaints.service import casework
+    casework.assign(ctx.app, reference, officer, ctx.now, by)
+    _print_case(ctx, reference, as_json)
+
+
+@cli.command()
+@click.argument("reference")
+@click.option("--working-days", type=click.IntRange(min=1), required=True, help="How many working days more.")
+@click.option("--reason", required=True, help="Why (the resident is told).")
+@click.option("--agreed", is_flag=True, help="Past the policy's limit, agreed with the resident.")
+@by_option
+@json_option
+@pass_context
+def extend(ctx: Context, reference: str, working_days: int, reason: str, agreed: bool, by: str, as_json: bool) -> None:
+    """Extend the current stage's response date and draft the letter saying so."""
+    from mailcomplaints.service import casework
+    casework.extend(ctx.app, reference, working_days, reason, ctx.now, by, agreed)
+    _print_case(ctx, reference, as_json)
+
+
+@cli.command()
+@click.argument("reference")
+@click.argument("decision", type=click.Choice(["accept-escalation", "decline-escalation"]))
+@click.option("--reason", default="", help="Why, for the record.")
+@by_option
+@json_option
+@pass_context
+def decide(ctx: Context, reference: str, decision: str, reason: str, by: str, as_json: bool) -> None:
+    """Decide a late or premature escalation."""
+    from mailcomplaints.service import casework
+    casework.decide(ctx.app, reference, decision, ctx.now, by, reason)
+    _print_case(ctx, reference, as_json)
+
+
+@cli.command()
+@click.argument("reference")
+@click.option("--outcome", required=True, help="One of the landlord's outcomes.")
+@by_option
+@json_option
+@pass_context
+def close(ctx: Context, reference: str, outcome: str, by: str, as_json: bool) -> None:
+    """Close a case with its outcome."""
+    from mailcomplaints.service import casework
+    casework.close(ctx.app, reference, outcome, ctx.now, by)
+    _print_case(ctx, reference, as_json)
+
+
+def _print_case(ctx: Context, reference: str, as_json: bool) -> None:
+    from mailcomplaints.service.queries import show_case
+    emit(show_case(ctx.app, reference, ctx.now), as_json,
+         lambda c: click.echo(f"{c['reference']}: stage {c['stage']}, {c['state']}"))
+
+
+# --- drafts ------------------------------------------------------------------------------
+
+@cli.command()
+@click.option("--state", default=None, help="Only drafts in this state.")
+@json_option
+@pass_context
+def drafts(ctx: Context, state: str | None, as_json: bool) -> None:
+    """List drafts, each with its case."""
+    from mailcomplaints.service.queries import list_drafts
+
+    def human(items: list[dict]) -> None:
+        table = Table(title=f"{len(items)} drafts")
+        for col in ("id", "case", "kind", "stage", "state", "to", "subject"):
+            table.add_column(col)
+        for d in items:
+            table.add_row(d["id"], d["case"], d["kind"], str(d["stage"]), d["state"], ", ".join(d["to"]), d["subject"])
+        console.print(table)
+
+    emit(list_drafts(ctx.app, state), as_json, human)
+
+
+@cli.command("draft")
+@click.argument("reference")
+@click.argument("kind")
+@click.option("--stage", type=int, default=None, help="Defaults to the case's current stage.")
+@click.option("--outcome", default=None, help="With a response: the stage's outcome.")
+@by_option
+@json_option
+@pass_context
+def draft_cmd(ctx: Context, reference: str, kind: str, stage: int | None, outcome: str | None, by: str, as_json: bool) -> None:
+    """Plan a draft of KIND for a case."""
+    from mailcomplaints.service import casework
+    from mailcomplaints.service.queries import one_draft
+    made = casework.plan_draft(ctx.app, reference, kind, ctx.now, by, stage, outcome)
+    emit(one_draft(ctx.app, made.id), as_json, lambda d: click.echo(f"draft {d['id']} ({d['kind']}, stage {d['stage']}) is waiting for approval"))
+
+
+@cli.command()
+@click.argument("draft_id")
+@click.option("--by", required=True, help="Who approves.")
+@click.option("--override", default=None, help="Approve despite the lint or four-eyes rule, recording why.")
+@json_option
+@pass_context
+def approve(ctx: Context, draft_id: str, by: str, override: str | None, as_json: bool) -> None:
+    """Approve a draft for sending."""
+    from mailcomplaints.service.approval import approve as run
+    from mailcomplaints.service.queries import one_draft
+    run(ctx.app, draft_id, by, ctx.now, override)
+    emit(one_draft(ctx.app, draft_id), as_json, lambda d: click.echo(f"draft {d['id']} approved by {d['approved_by']}"))
+
+
+@cli.command()
+@click.argument("draft_id")
+@click.option("--by", required=True, help="Who rejects.")
+@click.option("--reason", required=True, help="Why.")
+@json_option
+@pass_context
+def reject(ctx: Context, draft_id: str, by: str, reason: str, as_json: bool) -> None:
+    """Reject a draft."""
+    from mailcomplaints.service.approval import reject as run
+    from mailcomplaints.service.queries import one_draft
+    run(ctx.app, draft_id, by, reason, ctx.now)
+    emit(one_draft(ctx.app, draft_id), as_json, lambda d: click.echo(f"draft {d['id']} rejected"))
+
+
+# --- the rest -------------------------------------------------------------------------------
+
+@cli.command()
+@json_option
+@pass_context
+def status(ctx: Context, as_json: bool) -> None:
+    """What has been processed and what is waiting."""
+    from mailcomplaints.service.status import status as run
+    emit(run(ctx.app), as_json, lambda s: click.echo("\n".join(f"{k}: {v}" for k, v in s.items())))
+
+
+@cli.group()
+def policy() -> None:
+    """Show or check a complaints policy."""
+
+
+@policy.command("show")
+@click.argument("name")
+@json_option
+def policy_show(name: str, as_json: bool) -> None:
+    """The policy as loaded (a shipped name or a path)."""
+    from mailcomplaints.policies import load_policy
+    loaded = load_policy(name, relative_to=Path.cwd())
+
+    def human(p: dict) -> None:
+        console.print(f"[bold]{p['landlord']}[/] ({p['name']}), {p['nation']}, cut-off {p['cutoff']}")
+        table = Table()
+        for col in ("stage", "what", "period", "from", "ref", "inherited"):
+            table.add_column(col)
+        for r in p["rules"]:
+            amount = "not limited" if r.get("unlimited") else f"{r.get('days') or r.get('months')} {r['unit']}"
+            table.add_row(str(r["stage"]), r["what"], amount, r["from"] or "", r["ref"], "yes" if r["inherited"] else "")
+        console.print(table)
+        console.print("outcomes: " + ", ".join(p["outcomes"]))
+
+    emit(loaded.as_dict(), as_json, human)
+
+
+@policy.command("check")
+@click.argument("name", required=False)
+@json_option
+@click.pass_context
+def policy_check(click_ctx: click.Context, name: str | None, as_json: bool) -> None:
+    """Differences between a policy and the Code 2024 baseline."""
+    from mailcomplaints.domain.compliance import compare_with_code
+    from mailcomplaints.policies import BASELINE, load_policy
+    if name is None:
+        name = click_ctx.find_object(Context).app.settings.landlord.policy
+    findings = compare_with_code(load_policy(name, relative_to=Path.cwd()), load_policy(BASELINE))
+    emit([f.as_dict() for f in findings], as_json, lambda items: click.echo(
+        "\n".join(f"[{f['severity']}] {f['message']} ({f['ref']})" for f in items) or "no differences from the Code"))
+
+
+@cli.command()
+@click.argument("start")
+@click.option("--working-days", type=click.IntRange(min=0), required=True)
+@click.option("--nation", type=click.Choice(list(NATIONS)), default="england", show_default=True)
+@json_option
+def deadline(start: str, working_days: int, nation: str, as_json: bool) -> None:
+    """The working-day calculator: START plus N working days."""
+    try:
+        day = date.fromisoformat(start)
+    except ValueError:
+        raise click.BadParameter(f"{start!r} is not a date like 2026-12-23", param_hint="START") from None
+    due = WorkingCalendar(nation=nation).add_working_days(day, working_days)
+    emit({"start": day.isoformat(), "working_days": working_days, "nation": nation, "due": due.isoformat()},
+         as_json, lambda r: click.echo(f"{r['due']} ({due:%A})"))
+
+
+@cli.command()
+@click.option("--landlord", default="My Housing Association", show_default=True, help="The landlord's name.")
+@click.option("--policy", "policy_name", default="housing-ombudsman-code-2024", show_default=True, help="A shipped policy or a path.")
+@click.option("--address", default="complaints@example.org", show_default=True, help="The shared mailbox's address.")
+@click.option("--path", "target", default="mailcomplaints.toml", show_default=True, help="Where to write the config.")
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+def init(landlord: str, policy_name: str, address: str, target: str, force: bool) -> None:
+    """Write a working config for a new landlord (Maildir and SQLite to start)."""
+    from mailcomplaints.service.setup import write_config
+    written = write_config(Path(target), landlord=landlord, policy=policy_name, address=address, force=force)
+    click.echo(f"wrote {written}; try: mailcomplaints --config {written} status")
+
+
+@cli.command()
+@click.option("--dir", "folder", default="mailcomplaints-demo", show_default=True, help="Where to build the demo.")
+def demo(folder: str) -> None:
+    """Replay a month of a complaints mailbox and show what the tool made of it."""
+    from mailcomplaints.service.demo import run_demo
+    run_demo(Path(folder), console)
+
+
+def main() -> None:
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Exit as stop:
+        sys.exit(stop.exit_code)
+    except click.ClickException as err:
+        click.echo(f"mailcomplaints: {err.format_message()}", err=True)
+        sys.exit(2)
+    except click.Abort:
+        sys.exit(1)
+    except BAD_INPUT as err:
+        click.echo(f"mailcomplaints: {err}", err=True)
+        sys.exit(2)
+    except MailboxError as err:
+        click.echo(f"mailcomplaints: {err}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as err:  # a bug: one line for the user, the traceback on request
+        if os.environ.get("MAILCOMPLAINTS_DEBUG"):
+            raise
+        click.echo(f"mailcomplaints: internal error: {type(err).__name__}: {err} (set MAILCOMPLAINTS_DEBUG=1 for details)", err=True)
+        sys.exit(1)
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()
