@@ -297,6 +297,18 @@ def non_complaint_answered(case: CaseFile, at: datetime, actor: str = SYSTEM) ->
     return close(case, None, at, actor, f"{case.kind.replace('_', ' ')} answered")
 
 
+def become_complaint(case: CaseFile, at: datetime, reason: str, actor: str = SYSTEM) -> list[Event]:
+    """A service request, enquiry or not-a-complaint case whose resident is
+    dissatisfied becomes a stage 1 complaint, received now."""
+    if case.is_complaint:
+        return []
+    previous = case.kind
+    case.kind, case.stage, case.state = "complaint", 1, "awaiting_acknowledgement"
+    case.outcome, case.closed_at = None, None
+    case.stages = {1: StageFacts(stage=1, received_at=at)}
+    return [Event("corrected", at, actor, stage=1, reason=reason, detail={"kind": "complaint", "previous_kind": previous})]
+
+
 def flag(case: CaseFile, name: str, at: datetime, reason: str, actor: str = SYSTEM) -> list[Event]:
     if name in case.flags:
         return []

@@ -28,6 +28,7 @@ from mailcomplaints.store import repository as repo
 from mailcomplaints.store.models import CaseRow, MessageRow, QuarantineRow
 
 log = logging.getLogger("mailcomplaints.ingest")
+BECOMES_COMPLAINT = ("service_request", "enquiry", "not_a_complaint")
 
 INTENT_TO_KIND = {
     "new_complaint": "complaint",
@@ -171,6 +172,11 @@ def _join_case(app: App, session: Session, row: CaseRow, message: Message, deliv
         planned = plans.for_escalation(result, stage_from)
         if result == "not_applicable":
             intent = "further_information"
+    elif case.kind in BECOMES_COMPLAINT and verdict.has("dissatisfaction"):
+        evidence = next(s.evidence for s in verdict.signals if s.name == "dissatisfaction")
+        events += lifecycle.become_complaint(case, at, f"the resident is dissatisfied: \"{evidence}\"")
+        intent = "new_complaint"
+        planned = [plans.PlannedDraft("acknowledgement", 1)]
     elif intent == "withdrawal" and case.state != "closed":
         events += lifecycle.withdraw(case, at)
         supersede(app, session, row)
