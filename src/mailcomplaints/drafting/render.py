@@ -6,6 +6,7 @@ data passed in, never template source (DESIGN.md, decision 10).
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -37,10 +38,10 @@ class Renderer:
             undefined=StrictUndefined,
             autoescape=select_autoescape(["html", "html.j2"]),
             keep_trailing_newline=True,
-            trim_blocks=True,
         )
         self.env.filters["longdate"] = longdate
 
     def email_text(self, kind: str, context: dict[str, Any]) -> str:
         text = self.env.get_template(f"email/{kind}.txt.j2").render(**context)
-        return "\n".join(line.rstrip() for line in text.strip().splitlines()) + "\n"
+        lines = "\n".join(line.rstrip() for line in text.strip().splitlines())
+        return re.sub(r"\n{3,}", "\n\n", lines) + "\n"  # block tags leave blank runs; paragraphs keep one
