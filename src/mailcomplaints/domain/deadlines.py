@@ -50,8 +50,12 @@ class Deadline:
 
 
 def rule_due(rule: Rule, start: datetime, cal: WorkingCalendar) -> date:
-    """The last day of a period of `rule` counted from the event at `start`."""
-    day = cal.counting_day(start)
+    """The last day of a period of `rule` counted from the event at `start`.
+
+    Our own deadlines count from the working day the event counts from (the
+    cut-off applies); a resident's escalation window counts from the day we
+    sent the response, which is the day they received it."""
+    day = local(start).date() if rule.what == "escalation_window" else cal.counting_day(start)
     if rule.unit == "working_days":
         return cal.add_working_days(day, rule.amount)
     if rule.unit == "calendar_days":

@@ -103,15 +103,25 @@ def schedule(case: CaseFile, policy: Policy, cal: WorkingCalendar) -> list[Deadl
         for days in facts.extensions:
             due = add_extension(due, days, cal)
         out.append(Deadline("respond", number, due, facts.responded_at, provisional, resp_rule.ref))
-        window = policy.rule(number, "escalation_window")
-        if number < policy.final_stage() and facts.responded_at and window and not window.unlimited:
+        window_due = escalation_window_due(case, number, policy, cal)
+        if window_due is not None:
             ended = case.window_ended_at
             if number + 1 in case.stages and case.pending_escalation_at is None:
                 ended = case.stages[number + 1].received_at
-            out.append(Deadline("escalation_window", number, rule_due(window, facts.responded_at, cal), ended, ref=window.ref))
+            out.append(Deadline("escalation_window", number, window_due, ended, ref=policy.rule(number, "escalation_window").ref))
     if case.state == "closed":
-        out = [d for d in out if d.met_at is not None or d.kind == "escalation_window"]
+        out = [d for d in out if d.met_at is not None]  # what was met stays on record; the rest is dropped
     return out
+
+
+def escalation_window_due(case: CaseFile, stage: int, policy: Policy, cal: WorkingCalendar):
+    """The last day a resident may ask to escalate from `stage`, or None where
+    the stage has not been answered or the policy sets no limit."""
+    window = policy.rule(stage, "escalation_window")
+    facts = case.stages.get(stage)
+    if stage >= policy.final_stage() or facts is None or facts.responded_at is None or window is None or window.unlimited:
+        return None
+    return rule_due(window, facts.responded_at, cal)
 
 
 def deadline(case: CaseFile, policy: Policy, cal: WorkingCalendar, kind: str, stage: int) -> Deadline | None:
@@ -201,15 +211,16 @@ def escalation_requested(case: CaseFile, at: datetime, policy: Policy, cal: Work
         case.flags.add("premature_escalation")
         case.pending_escalation_at = at
         return "premature", [Event("flagged", at, actor, stage=case.stage, reason="escalation requested before the stage 1 response was due", detail={"flag": "premature_escalation"})]
-    window = deadline(case, policy, cal, "escalation_window", case.stage)
-    if window is not None and at >= end_of_day(window.due):
+    window_due = escalation_window_due(case, case.stage, policy, cal)
+    if window_due is not None and at >= end_of_day(window_due):
         case.flags.add("late_escalation")
         case.pending_escalation_at = at
+        case.window_ended_at = case.window_ended_at or end_of_day(window_due)
         case.state = "escalation_review"
         case.closed_at = None
         return "late", [Event("escalation_review", at, actor, stage=case.stage,
-                              reason=f"escalation requested after the window ended on {window.due.isoformat()}",
-                              detail={"flag": "late_escalation", "window_ended": window.due.isoformat()})]
+                              reason=f"escalation requested after the window ended on {window_due.isoformat()}",
+                              detail={"flag": "late_escalation", "window_ended": window_due.isoformat()})]
     return "accepted", _enter_next_stage(case, at, actor, "escalation requested inside the window")
 
 
@@ -253,12 +264,12 @@ def escalation_window_ended(case: CaseFile, now: datetime, policy: Policy, cal: 
     """Scheduled work: a stage response whose window passed unused closes the case."""
     if case.state != "responded" or case.pending_escalation_at:
         return []
-    window = deadline(case, policy, cal, "escalation_window", case.stage)
-    if window is None or now < end_of_day(window.due):
+    window_due = escalation_window_due(case, case.stage, policy, cal)
+    if window_due is None or now < end_of_day(window_due):
         return []
-    ended = end_of_day(window.due)
+    ended = end_of_day(window_due)
     case.window_ended_at = ended
-    return close(case, case.stages[case.stage].outcome, ended, SYSTEM, f"escalation window ended on {window.due.isoformat()} unused")
+    return close(case, case.stages[case.stage].outcome, ended, SYSTEM, f"escalation window ended on {window_due.isoformat()} unused")
 
 
 def withdraw(case: CaseFile, at: datetime, actor: str = SYSTEM) -> list[Event]:
