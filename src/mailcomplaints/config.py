@@ -119,6 +119,18 @@ def _section(table: dict[str, Any], source: str, name: str, required: bool) -> d
     return value
 
 
+def _check_connection(section: dict[str, Any], source: str, name: str) -> None:
+    """[mailbox] and [smtp]: a known security mode, plaintext only on loopback,
+    and no secret written into the file itself."""
+    if "security" in section:
+        _get(section, source, f"{name}.security", str, choices=SECURITY)
+    if section.get("security") == "none" and section.get("host") not in LOOPBACK:
+        raise _fail(source, f"{name}.security", "may be \"none\" only for a loopback host (127.0.0.1, ::1, localhost)")
+    for key in section:
+        if key.endswith(("password", "secret", "token")):
+            raise _fail(source, f"{name}.{key}", f"must not hold a secret: use {key}_env to name an environment variable")
+
+
 def settings_from_table(table: dict[str, Any], source: str, base_dir: Path) -> Settings:
     landlord_t = _section(table, source, "landlord", True)
     homes = _get(landlord_t, source, "landlord.homes", int, None)
@@ -167,18 +179,10 @@ def settings_from_table(table: dict[str, Any], source: str, base_dir: Path) -> S
     if "@" not in address:
         raise _fail(source, "mailbox.address", f"must be the mailbox's email address, not {address!r}")
     mailbox = MailboxSettings(backend, address.lower(), {k: v for k, v in mailbox_t.items() if k not in ("backend", "address")})
-    for name in ("security",):
-        if name in mailbox_t:
-            _get(mailbox_t, source, f"mailbox.{name}", str, choices=SECURITY)
-    if mailbox_t.get("security") == "none" and mailbox_t.get("host") not in LOOPBACK:
-        raise _fail(source, "mailbox.security", "may be \"none\" only for a loopback host (127.0.0.1, ::1, localhost)")
-    for key, value in mailbox_t.items():
-        if key.endswith(("password", "secret")) and not key.endswith("_env"):
-            raise _fail(source, f"mailbox.{key}", f"must not hold a secret: use {key}_env to name an environment variable")
+    _check_connection(mailbox_t, source, "mailbox")
 
     smtp = _section(table, source, "smtp", False)
-    if smtp.get("security") == "none" and smtp.get("host") not in LOOPBACK:
-        raise _fail(source, "smtp.security", "may be \"none\" only for a loopback host (127.0.0.1, ::1, localhost)")
+    _check_connection(smtp, source, "smtp")
 
     db_t = _section(table, source, "database", False)
     url = _get(db_t, source, "database.url", str, "sqlite:///var/mailcomplaints.db")

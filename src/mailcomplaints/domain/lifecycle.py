@@ -140,11 +140,16 @@ def _require_open(case: CaseFile, action: str) -> None:
         raise LifecycleError(f"case {case.reference} is closed, so it cannot be {action}")
 
 
-def acknowledgement_sent(case: CaseFile, stage: int, at: datetime, actor: str = SYSTEM) -> list[Event]:
-    _require_complaint(case, "acknowledged")
+def _stage(case: CaseFile, stage: int, action: str) -> StageFacts:
+    _require_complaint(case, action)
     facts = case.stages.get(stage)
     if facts is None:
         raise LifecycleError(f"case {case.reference} has not reached stage {stage}")
+    return facts
+
+
+def acknowledgement_sent(case: CaseFile, stage: int, at: datetime, actor: str = SYSTEM) -> list[Event]:
+    facts = _stage(case, stage, "acknowledged")
     if facts.acknowledged_at is not None:
         return []
     facts.acknowledged_at = at
@@ -154,10 +159,7 @@ def acknowledgement_sent(case: CaseFile, stage: int, at: datetime, actor: str = 
 
 
 def response_sent(case: CaseFile, stage: int, at: datetime, actor: str = SYSTEM, outcome: str | None = None) -> list[Event]:
-    _require_complaint(case, "responded to")
-    facts = case.stages.get(stage)
-    if facts is None:
-        raise LifecycleError(f"case {case.reference} has not reached stage {stage}")
+    facts = _stage(case, stage, "responded to")
     if facts.responded_at is not None:
         return []
     facts.responded_at = at

@@ -58,8 +58,9 @@ def approve(app: App, draft_id: str, by: str, now: datetime, override: str | Non
         if draft.state != "pending":
             raise Refused(f"draft {draft.id} is {draft.state}, so it cannot be approved")
         case = draft.case
-        if case.pending_escalation_at is not None and draft.kind in ("acknowledgement", "escalation_declined") and draft.stage >= 1 and (
-                draft.kind == "escalation_declined" or draft.stage > case.stage):
+        awaits_decision = case.pending_escalation_at is not None and (
+            draft.kind == "escalation_declined" or (draft.kind == "acknowledgement" and draft.stage > case.stage))
+        if awaits_decision:
             raise Refused(f"case {case.reference} has an escalation waiting for a decision: run `mailcomplaints decide {case.reference} accept-escalation` or `decline-escalation` first")
         problems = lint(current_text(app, draft))
         if draft.kind == "response" and draft.stage == 2:

@@ -18,10 +18,7 @@ DRAFT_KINDS = ("acknowledgement", "extension", "response", "escalation_declined"
 
 
 def _change(app: App, session: Session, row: CaseRow, change) -> list[lifecycle.Event]:
-    case = repo.to_casefile(row)
-    events = change(case)
-    repo.save_case(session, row, case, events, app.policy, app.calendar)
-    return events
+    return repo.change_case(session, row, change, app.policy, app.calendar)
 
 
 def assign(app: App, reference: str, officer: str, now: datetime, by: str) -> CaseRow:

@@ -25,7 +25,7 @@ from mailcomplaints.mailboxes.base import Delivered
 from mailcomplaints.service.app import App
 from mailcomplaints.service.drafts import clean_subject, create_draft, supersede, sync_mailbox
 from mailcomplaints.store import repository as repo
-from mailcomplaints.store.models import CaseRow, MessageRow, QuarantineRow
+from mailcomplaints.store.models import CaseRow, DuplicateDeliveryRow, MessageRow, QuarantineRow
 
 log = logging.getLogger("mailcomplaints.ingest")
 BECOMES_COMPLAINT = ("service_request", "enquiry", "not_a_complaint")
@@ -61,7 +61,6 @@ def ingest(app: App, now: datetime) -> IngestResult:
     for delivered in app.mailbox.new_messages(is_known):
         with app.db.transaction() as session:
             outcome = process_one(app, session, delivered, now)
-            repo.set_cursor(session, "last_sync", now.isoformat(), now)
         app.mailbox.mark_processed(delivered.backend_id)
         if outcome == "quarantined":
             result.quarantined += 1
@@ -87,6 +86,7 @@ def process_one(app: App, session: Session, delivered: Delivered, now: datetime)
         log.warning("quarantined backend_id=%s reason=%s", delivered.backend_id, err)
         return "quarantined"
     if repo.message_stored(session, message.message_id):
+        session.add(DuplicateDeliveryRow(backend_id=delivered.backend_id, message_id=message.message_id, received_at=delivered.delivered_at))
         log.info("duplicate message_id=%s backend_id=%s", message.message_id, delivered.backend_id)
         return "duplicate"
 
@@ -97,7 +97,8 @@ def process_one(app: App, session: Session, delivered: Delivered, now: datetime)
     if verdict.machine:
         _store_message(session, message, delivered, case_row, "machine", verdict, decision)
         if case_row is not None and verdict.has("bounce"):
-            _change_case(app, session, case_row, lambda c: lifecycle.flag(c, "undeliverable", message.delivered_at, "a message we sent bounced"))
+            repo.change_case(session, case_row, lambda c: lifecycle.flag(c, "undeliverable", message.delivered_at, "a message we sent bounced"),
+                             app.policy, app.calendar)
         log.info("machine message_id=%s case=%s", message.message_id, case_row.reference if case_row else None)
         return "machine"
 
@@ -118,14 +119,6 @@ def _store_message(session: Session, message: Message, delivered: Delivered, cas
     )
     session.add(row)
     return row
-
-
-def _change_case(app: App, session: Session, row: CaseRow, change) -> list[lifecycle.Event]:
-    """Load the case's facts, let the domain change them, save them back."""
-    case = repo.to_casefile(row)
-    events = change(case)
-    repo.save_case(session, row, case, events, app.policy, app.calendar)
-    return events
 
 
 def _flag_events(case: lifecycle.CaseFile, verdict: Classification, at: datetime) -> list[lifecycle.Event]:

@@ -181,6 +181,18 @@ class CursorRow(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class DuplicateDeliveryRow(Base):
+    """A second delivery of a Message-ID already stored: remembered, so it is
+    recognised once and not read again on every run."""
+
+    __tablename__ = "duplicate_deliveries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    backend_id: Mapped[str] = mapped_column(String(500), unique=True)
+    message_id: Mapped[str] = mapped_column(String(998))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class QuarantineRow(Base):
     """Mail that could not be read, kept whole with the reason."""
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Callable
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -17,7 +18,7 @@ from mailcomplaints.domain.calendar import WorkingCalendar
 from mailcomplaints.domain.lifecycle import CaseFile, Event, StageFacts, schedule
 from mailcomplaints.domain.policy import Policy
 from mailcomplaints.store.models import (
-    CaseRow, CursorRow, DeadlineRow, DraftRow, EventRow, MessageRow, QuarantineRow, StageRow,
+    CaseRow, CursorRow, DeadlineRow, DraftRow, DuplicateDeliveryRow, EventRow, MessageRow, QuarantineRow, StageRow,
 )
 
 
@@ -58,6 +59,7 @@ def known_backend_ids(session: Session, ids: list[str]) -> set[str]:
         chunk = ids[start:start + 500]
         known |= set(session.scalars(select(MessageRow.backend_id).where(MessageRow.backend_id.in_(chunk))))
         known |= set(session.scalars(select(QuarantineRow.backend_id).where(QuarantineRow.backend_id.in_(chunk))))
+        known |= set(session.scalars(select(DuplicateDeliveryRow.backend_id).where(DuplicateDeliveryRow.backend_id.in_(chunk))))
     return known
 
 
@@ -121,6 +123,15 @@ def save_case(session: Session, row: CaseRow, case: CaseFile, events: list[Event
         DeadlineRow(kind=d.kind, stage=d.stage, due=d.due, met_at=d.met_at, provisional=d.provisional, ref=d.ref)
         for d in schedule(case, policy, cal)
     ]
+
+
+def change_case(session: Session, row: CaseRow, change: Callable[[CaseFile], list[Event]],
+                policy: Policy, cal: WorkingCalendar) -> list[Event]:
+    """Load the case's facts, let the domain change them, save them back."""
+    case = to_casefile(row)
+    events = change(case)
+    save_case(session, row, case, events, policy, cal)
+    return events
 
 
 def get_cursor(session: Session, name: str) -> str | None:
