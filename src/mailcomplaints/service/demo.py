@@ -11,7 +11,9 @@ what the tool made of it all.
 from __future__ import annotations
 
 import email
+import os
 import re
+import sys
 import shutil
 import tomllib
 from dataclasses import dataclass
@@ -251,5 +253,6 @@ def summarise(app: App, now: datetime, folder: Path, console: Console) -> None:
     sent = sum(1 for d in drafts if d["state"] == "sent")
     console.print(f"\n{sent} letters were sent (copies in {folder}/mailbox/.Sent). Explore with:")
     config = folder / "mailcomplaints.toml"
-    console.print(f"  mailcomplaints --config {config} --now {now.isoformat()} case CMP-000001", soft_wrap=True)
-    console.print(f"  mailcomplaints --config {config} --now {now.isoformat()} drafts", soft_wrap=True)
+    command = os.path.relpath(sys.argv[0]) if Path(sys.argv[0]).name == "mailcomplaints" else "mailcomplaints"
+    for args in ("case CMP-000001", "drafts", "cases --json"):
+        console.print(f"  {command} --config {config} --now {now.isoformat()} {args}", soft_wrap=True)
