@@ -14,6 +14,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from mailcomplaints.domain import lifecycle
@@ -59,8 +60,17 @@ def ingest(app: App, now: datetime) -> IngestResult:
             return repo.known_backend_ids(session, ids)
 
     for delivered in app.mailbox.new_messages(is_known):
-        with app.db.transaction() as session:
-            outcome = process_one(app, session, delivered, now)
+        try:
+            with app.db.transaction() as session:
+                outcome = process_one(app, session, delivered, now)
+        except OperationalError:
+            raise  # the database is down: stop, and read this message again next time
+        except Exception as err:  # a bug reading one message must not block the mail behind it
+            log.error("quarantined backend_id=%s after an internal error %s", delivered.backend_id, type(err).__name__)
+            with app.db.transaction() as session:
+                session.add(QuarantineRow(backend_id=delivered.backend_id, received_at=delivered.delivered_at, raw=delivered.raw,
+                                          reason=f"internal error while processing: {type(err).__name__}: {str(err)[:200]}"))
+            outcome = "quarantined"
         app.mailbox.mark_processed(delivered.backend_id)
         if outcome == "quarantined":
             result.quarantined += 1
