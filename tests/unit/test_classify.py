@@ -4,16 +4,16 @@ from datetime import datetime, timezone
 
 import pytest
 
-from mailcomplaints.domain.classify import FLAG_RULES, INTENT_RULES, MACHINE_RULES, classify
+from mailcomplaints.domain.classify import FLAG_RULES, INTENT_RULES, MACHINE_RULES, Context, classify
 from mailcomplaints.mail.message import Address, Message
 
-OURS = "complaints@landlord.example.org"
+OURS = Context("complaints@landlord.example.org")
 AT = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
 
 
 def message(text="", subject="Hello", sender="resident@example.net", headers=None, message_id="<m1@example.net>"):
     return Message(message_id=message_id, subject=subject, sender=Address("A Resident", sender), to=(), cc=(),
-                   delivered_at=AT, text=text, headers=headers or {})
+                   delivered_at=AT, text=text, headers=headers or {}, new_text=text)
 
 
 def test_every_rule_has_a_name_and_a_description():
@@ -32,7 +32,7 @@ def test_every_rule_has_a_name_and_a_description():
     ({}, "Undelivered Mail", "MAILER-DAEMON@mx.example.net".lower(), "bounce"),
     ({"return-path": "<>"}, "Failure", "a@example.net", "bounce"),
     ({"list-id": "<news.example.net>"}, "Newsletter", "a@example.net", "mailing_list"),
-    ({}, "Copy", OURS, "own_mail"),
+    ({}, "Copy", OURS.ours, "own_mail"),
     ({"x-mailcomplaints-draft": "d-1"}, "Copy", "a@example.net", "own_mail"),
 ])
 def test_machine_mail_is_recognised_with_its_evidence(headers, subject, sender, rule):
@@ -53,7 +53,7 @@ def test_what_does_not_make_mail_automatic(headers):
     ("Just wanted to say thank you to the plumber, brilliant job.", False, "compliment"),
     ("Thank you for nothing, I am not happy at all.", False, "new_complaint"),
     ("I would like to report a repair: the kitchen tap drips. Could someone come and look?", False, "service_request"),
-    ("Hello, what day are bins collected?", False, "new_complaint"),
+    ("Hello, what day are bins collected?", False, "enquiry"),
     ("Please escalate my complaint to stage 2.", True, "escalation_request"),
     ("I want my complaint reviewed by a senior manager.", True, "escalation_request"),
     ("Please withdraw my complaint, it has been sorted. Thanks.", True, "withdrawal"),

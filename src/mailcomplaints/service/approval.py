@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailcomplaints.domain import lifecycle
+from mailcomplaints.domain.threading import subject_key
 from mailcomplaints.drafting.compose import body_text, finalise
 from mailcomplaints.drafting.render import PLACEHOLDER
 from mailcomplaints.service.app import App
@@ -151,7 +152,8 @@ def _send_one(app: App, draft_id: str, now: datetime) -> DraftRow | None:
         if not repo.message_stored(session, draft.message_id):
             session.add(MessageRow(message_id=draft.message_id, backend_id=None, case=draft.case, direction="out",
                                    received_at=now, from_addr=app.settings.mailbox.address, from_name=app.settings.team.name,
-                                   subject=draft.subject, intent="other", signals=[], thread_rule="ours", text=draft.sent_text))
+                                   subject=draft.subject, intent="other", signals=[], thread_rule="ours", text=draft.sent_text,
+                                   subject_key=subject_key(draft.subject)))
         _after_sent(app, session, draft, now)
         log.info("sent draft=%s case=%s kind=%s", draft.id, draft.case.reference, draft.kind)
         return draft

@@ -18,8 +18,8 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from mailcomplaints.domain import lifecycle
-from mailcomplaints.domain.classify import Classification, classify
-from mailcomplaints.domain.threading import ThreadDecision, thread
+from mailcomplaints.domain.classify import Classification, Context, classify
+from mailcomplaints.domain.threading import ThreadDecision, fingerprint, subject_key, thread
 from mailcomplaints.drafting import plans
 from mailcomplaints.mail.message import Message, UnreadableMessage, parse_message
 from mailcomplaints.mailboxes.base import Delivered
@@ -100,8 +100,8 @@ def process_one(app: App, session: Session, delivered: Delivered, now: datetime)
         log.info("duplicate message_id=%s backend_id=%s", message.message_id, delivered.backend_id)
         return "duplicate"
 
-    verdict = classify(message, app.settings.mailbox.address)
-    decision = thread(message, lambda mid: repo.case_of_message(session, mid), lambda ref: repo.case_exists(session, ref))
+    verdict = classify(message, classify_context(app))
+    decision = thread(message, repo.StoreLookups(session))
     case_row = repo.case_by_reference(session, decision.reference) if decision.reference else None
 
     if verdict.machine:
@@ -117,6 +117,11 @@ def process_one(app: App, session: Session, delivered: Delivered, now: datetime)
     return _join_case(app, session, case_row, message, delivered, verdict, decision, now)
 
 
+def classify_context(app: App) -> Context:
+    limit = app.policy.rule(1, "time_limit")
+    return Context(ours=app.settings.mailbox.address, time_limit_months=limit.amount if limit else None)
+
+
 def _store_message(session: Session, message: Message, delivered: Delivered, case: CaseRow | None,
                    intent: str, verdict: Classification, decision: ThreadDecision, extra_signals: list[dict] | None = None) -> MessageRow:
     signals = [s.as_dict() for s in verdict.signals]
@@ -126,6 +131,8 @@ def _store_message(session: Session, message: Message, delivered: Delivered, cas
         received_at=message.delivered_at, from_addr=message.sender.email if message.sender else "",
         from_name=message.sender.name if message.sender else "", subject=message.subject, intent=intent,
         signals=signals + (extra_signals or []), thread_rule=decision.rule, text=message.text, raw=delivered.raw,
+        subject_key=subject_key(message.subject), fingerprint=fingerprint(message.new_text),
+        conversation_id=message.conversation_id,
     )
     session.add(row)
     return row
@@ -147,6 +154,7 @@ def _open_case(app: App, session: Session, message: Message, delivered: Delivere
     events += _flag_events(case, verdict, message.delivered_at)
     row = repo.new_case_row(session, case)
     row.subject = clean_subject(message.subject)
+    row.linked_to = decision.linked_to
     if message.sender:
         row.complainant_name, row.complainant_email = message.sender.name, message.sender.email
     _store_message(session, message, delivered, row, intent, verdict, decision)
@@ -161,8 +169,8 @@ def _open_case(app: App, session: Session, message: Message, delivered: Delivere
 
 def _join_case(app: App, session: Session, row: CaseRow, message: Message, delivered: Delivered,
                verdict: Classification, decision: ThreadDecision, now: datetime) -> str:
-    intent = verdict.intent(threaded=True)
     case = repo.to_casefile(row)
+    intent = verdict.intent(threaded=True, responded=any(s.responded_at for s in case.stages.values()))
     at = message.delivered_at
     events = _flag_events(case, verdict, at)
     planned: list[plans.PlannedDraft] = []

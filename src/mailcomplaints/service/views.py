@@ -66,6 +66,7 @@ def case_dict(case: CaseRow, now: datetime, default_officer: str, detail: bool =
                     "responded_at": _iso(s.responded_at), "extensions": list(s.extensions or []), "outcome": s.outcome}
                    for s in case.stages],
         "escalation_pending": case.pending_escalation_at is not None,
+        "linked_to": case.linked_to,
     }
     if detail:
         out["messages"] = [message_dict(m) for m in case.messages]

@@ -55,6 +55,7 @@ class CaseRow(Base):
     pending_escalation_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     escalation_decision: Mapped[str | None] = mapped_column(String(20))
     window_ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    linked_to: Mapped[str | None] = mapped_column(String(20))  # an earlier case this one follows on from
 
     stages: Mapped[list["StageRow"]] = relationship(back_populates="case", cascade="all, delete-orphan", order_by="StageRow.stage")
     messages: Mapped[list["MessageRow"]] = relationship(back_populates="case", order_by="MessageRow.received_at")
@@ -94,6 +95,9 @@ class MessageRow(Base):
     intent: Mapped[str] = mapped_column(String(30))
     signals: Mapped[list[Any]] = mapped_column(JSON, default=list)
     thread_rule: Mapped[str] = mapped_column(String(50), default="")
+    subject_key: Mapped[str] = mapped_column(String(200), default="", index=True)  # normalised subject, for threading
+    fingerprint: Mapped[str | None] = mapped_column(String(40), index=True)  # of the new text, for re-sends and forwards
+    conversation_id: Mapped[str | None] = mapped_column(String(500), index=True)
     text: Mapped[str] = mapped_column(Text, default="")
     raw: Mapped[bytes | None] = mapped_column(LargeBinary)
 

@@ -49,6 +49,40 @@ def case_of_message(session: Session, message_id: str) -> str | None:
     return session.scalar(select(CaseRow.reference).join(DraftRow, DraftRow.case_id == CaseRow.id).where(DraftRow.message_id == message_id))
 
 
+class StoreLookups:
+    """The threading rules' look-ups (domain.threading.Lookups), answered from the store."""
+
+    def __init__(self, session: Session):
+        self.session = session
+
+    def case_exists(self, reference: str) -> bool:
+        return case_exists(self.session, reference)
+
+    def case_of_message(self, message_id: str) -> str | None:
+        return case_of_message(self.session, message_id)
+
+    def _case_where(self, *conditions) -> str | None:
+        return self.session.scalar(select(CaseRow.reference).join(MessageRow, MessageRow.case_id == CaseRow.id)
+                                   .where(*conditions).order_by(MessageRow.received_at.desc()).limit(1))
+
+    def case_of_conversation(self, conversation_id: str) -> str | None:
+        return self._case_where(MessageRow.conversation_id == conversation_id)
+
+    def case_of_fingerprint(self, fingerprint: str) -> str | None:
+        return self._case_where(MessageRow.fingerprint == fingerprint)
+
+    def open_case_of(self, sender: str, subject_key: str) -> str | None:
+        return self._case_where(MessageRow.from_addr == sender, MessageRow.subject_key == subject_key, CaseRow.state != "closed")
+
+    def case_is_closed(self, reference: str) -> bool:
+        return self.session.scalar(select(CaseRow.state).where(CaseRow.reference == reference)) == "closed"
+
+    def subjects_of(self, reference: str) -> set[str]:
+        keys = set(self.session.scalars(select(MessageRow.subject_key).join(CaseRow, MessageRow.case_id == CaseRow.id)
+                                        .where(CaseRow.reference == reference)))
+        return {k for k in keys if k}
+
+
 def case_exists(session: Session, reference: str) -> bool:
     return session.scalar(select(func.count()).select_from(CaseRow).where(CaseRow.reference == reference.upper())) > 0
 
