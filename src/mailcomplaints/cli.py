@@ -230,6 +230,45 @@ def close(ctx: Context, reference: str, outcome: str, by: str, as_json: bool) ->
     _print_case(ctx, reference, as_json)
 
 
+@cli.command()
+@click.argument("message_id")
+@click.argument("reference")
+@by_option
+@json_option
+@pass_context
+def move(ctx: Context, message_id: str, reference: str, by: str, as_json: bool) -> None:
+    """Move a message to another case."""
+    from mailcomplaints.service.corrections import move as run
+    run(ctx.app, message_id, reference, ctx.now, by)
+    _print_case(ctx, reference, as_json)
+
+
+@cli.command()
+@click.argument("reference")
+@click.argument("into")
+@by_option
+@json_option
+@pass_context
+def merge(ctx: Context, reference: str, into: str, by: str, as_json: bool) -> None:
+    """Merge case REFERENCE into case INTO (its messages move; it is closed as a duplicate)."""
+    from mailcomplaints.service.corrections import merge as run
+    run(ctx.app, reference, into, ctx.now, by)
+    _print_case(ctx, into, as_json)
+
+
+@cli.command()
+@click.argument("message_id")
+@click.argument("what", type=click.Choice(["acknowledgement", "response", "neither"]))
+@by_option
+@json_option
+@pass_context
+def confirm(ctx: Context, message_id: str, what: str, by: str, as_json: bool) -> None:
+    """Say what a reply an officer wrote by hand did (it meets that deadline when it was sent)."""
+    from mailcomplaints.service import casework
+    row = casework.confirm(ctx.app, message_id, what, ctx.now, by)
+    _print_case(ctx, row.reference, as_json)
+
+
 def _print_case(ctx: Context, reference: str, as_json: bool) -> None:
     from mailcomplaints.service.queries import show_case
     emit(show_case(ctx.app, reference, ctx.now), as_json,

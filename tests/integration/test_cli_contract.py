@@ -282,7 +282,8 @@ def test_reingest_does_not_report_an_old_duplicate_again(landlord: Landlord) -> 
     landlord.deliver(raw, utc(2026, 11, 23, 10, 1))
     assert landlord.json("ingest", now=utc(2026, 11, 23, 10, 5))["duplicates"] == 1
     again = landlord.json("ingest", now=utc(2026, 11, 23, 10, 10))
-    assert again == {"processed": 0, "quarantined": 0, "duplicates": 0, "new_cases": [], "drafts": 0}
+    assert {k: again[k] for k in ("processed", "quarantined", "duplicates", "new_cases", "drafts")} == {
+        "processed": 0, "quarantined": 0, "duplicates": 0, "new_cases": [], "drafts": 0}
 
 
 def test_out_of_office_is_machine_mail(landlord: Landlord) -> None:

@@ -254,7 +254,7 @@ HEALTH_SAFETY = phrases(
     r"damp\w*", r"mou?ld\w*", r"black spots", r"condensation", r"gas (leak|smell)", r"smell(s|ing)? (of )?gas", r"carbon monoxide", r"\bco alarm",
     r"exposed wir\w+", r"electric(al)? (shock|fault|hazard)", r"spark(s|ing)", r"live wire", r"bare wires", r"fuse ?box", r"burning smell",
     r"fire (door|alarm|exit|risk|hazard|safety)", r"smoke alarm", r"structural\w*", r"(large |big |huge )?crack(s|ed)? (in|on|across) the (wall|ceiling|floor)",
-    r"ceiling (has )?(collapsed|collapsing|falling|fell|caving)", r"subsidence", r"no heating", r"no hot water", r"without (heating|hot water)",
+    r"ceiling (has )?(collapsed|collapsing|falling|fell|caving)", r"collaps\w+", r"subsidence", r"no heating", r"no hot water", r"without (heating|hot water)",
     r"(heating|boiler)( has| is)? (broken|not working|stopped|packed up|off)", r"no (power|electricity)", r"asbestos", r"sewage", r"flood\w*",
     r"(water|leak\w*) (coming )?(through|from) the (ceiling|light)", r"rats?\b", r"mice", r"vermin", r"infestation", r"unsafe", r"dangerous",
     r"trip(ping)? hazard", r"(loose|broken) (handrail|banister|stair)", r"legionella", r"cold (flat|house|home)", r"freezing",

@@ -8,8 +8,10 @@ attachment named for what went wrong, never a reason to lose the message.
 
 from __future__ import annotations
 
+import base64
 import email
 import io
+import quopri
 import re
 from dataclasses import dataclass, field
 from email import policy as email_policy
@@ -102,9 +104,22 @@ def first_id(text: str) -> str | None:
     return found[0] if found else None
 
 
+def _encoded_body(part: RawMessage) -> bytes | None:
+    """A message/rfc822 part that a mailer base64- or QP-encoded (RFC 2046
+    forbids it, mailers do it): the decoded bytes of the message inside."""
+    encoding = str(part.get("Content-Transfer-Encoding") or "").strip().lower()
+    if encoding not in ("base64", "quoted-printable"):
+        return None
+    body = re.split(rb"\r?\n\r?\n", part.as_bytes(), maxsplit=1)[-1]
+    return base64.b64decode(body, validate=False) if encoding == "base64" else quopri.decodestring(body)
+
+
 def _embedded_rfc822(part: RawMessage) -> Embedded | None:
     payload = part.get_payload()
     inner = payload[0] if isinstance(payload, list) and payload else None
+    decoded = _encoded_body(part)
+    if decoded:
+        inner = email.message_from_bytes(decoded, policy=email_policy.compat32)
     if inner is None:
         raw = part.get_payload(decode=True)
         if not raw:

@@ -23,12 +23,12 @@ QUOTE_HEADERS: tuple[tuple[str, re.Pattern[str]], ...] = (
 # "On 2 Nov 2026, at 09:14, X <x@y> wrote:" in any of the usual languages, on one line
 # or wrapped over two; it must start with "On"-like word or carry a date or an address.
 WROTE = re.compile(r"^.{0,300}\b(wrote|a écrit|schrieb|escribió|ha scritto|написал[а]?|skrev|schreef)\s*:\s*$", re.I)
-WROTE_LEAD = re.compile(r"^\s*(on|le|am|el|il|op|den)\b|\d|@", re.I)
+WROTE_LEAD = re.compile(r"^\s*(on|le|am|el|il|op|den)\b|\b\d{1,2}[:.]\d{2}\b|@", re.I)
 # A header block as Outlook, Hotmail and Windows Mail quote it: "From:", "Sent:",
 # "To:", "Subject:" lines (any order, any of these languages, a value sometimes on
 # the next line). Three of them, one a From, within eight lines start the quote.
 HEADER_LINE = re.compile(
-    r"^\s*\*?(from|sent|date|to|cc|subject|von|gesendet|an|betreff|datum|de|envoyé|à|objet|от|отправлено|кому|тема|дата)\s*:", re.I)
+    r"^\s*\**\s*(from|sent|date|to|cc|subject|von|gesendet|an|betreff|datum|de|envoyé|à|objet|от|отправлено|кому|тема|дата)\s*:\**", re.I)
 FROM_KEYS = ("from", "von", "de", "от")
 # A line that starts a signature or a phone footer (everything from it on is dropped).
 SIGNATURE_STARTS: tuple[tuple[str, re.Pattern[str]], ...] = (

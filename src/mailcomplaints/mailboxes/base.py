@@ -30,6 +30,9 @@ class Mailbox(Protocol):
     def new_messages(self, is_known: "callable[[list[str]], set[str]]") -> Iterator[Delivered]:
         """Messages not yet processed, oldest first; `is_known` filters ids already stored."""
 
+    def sent_messages(self, is_known: "callable[[list[str]], set[str]]") -> Iterator[Delivered]:
+        """Messages in Sent not yet stored: replies officers wrote by hand."""
+
     def mark_processed(self, backend_id: str) -> None:
         """Tell the mailbox a message is stored (Maildir: new/ -> cur/ as Seen)."""
 
@@ -42,8 +45,8 @@ class Mailbox(Protocol):
     def remove_draft(self, mailbox_ref: str) -> None:
         """Take a rejected or superseded draft out of the approval folder."""
 
-    def send(self, mailbox_ref: str | None, raw: bytes) -> None:
-        """Send the final message and keep a copy in Sent."""
+    def send(self, mailbox_ref: str | None, raw: bytes) -> str | None:
+        """Send the final message and keep a copy in Sent; returns the copy's backend id."""
 
     def was_sent(self, message_id: str) -> bool:
         """Whether a message with this Message-ID is already in Sent (crash recovery)."""

@@ -81,6 +81,19 @@ class MaildirMailbox:
                 continue  # moved by someone else meanwhile; it will be seen again
             yield Delivered(backend_id, self.delivered_at(path), raw)
 
+    def sent_messages(self, is_known: Callable[[list[str]], set[str]]) -> Iterator[Delivered]:
+        """Mail in Sent that we have not stored: what officers wrote by hand."""
+        files = sorted((p for sub in ("new", "cur") for p in (self.sent / sub).iterdir() if p.is_file()),
+                       key=lambda p: (self.delivered_at(p), p.name))
+        ids = {f"sent:{base_name(p.name)}": p for p in files}
+        known = is_known(list(ids))
+        for backend_id, path in ids.items():
+            if backend_id not in known:
+                try:
+                    yield Delivered(backend_id, self.delivered_at(path), path.read_bytes())
+                except FileNotFoundError:
+                    continue
+
     def mark_processed(self, backend_id: str) -> None:
         for path in (self.root / "new").glob(f"{backend_id}*"):
             if base_name(path.name) == backend_id:
@@ -129,10 +142,12 @@ class MaildirMailbox:
         if path:
             path.unlink(missing_ok=True)
 
-    def send(self, mailbox_ref: str | None, raw: bytes) -> None:
-        self._deliver(self.sent, raw, "S")
+    def send(self, mailbox_ref: str | None, raw: bytes) -> str:
+        """Returns the Sent copy's backend id, so it is never read back as new."""
+        name = self._deliver(self.sent, raw, "S")
         if mailbox_ref:
             self.remove_draft(mailbox_ref)
+        return f"sent:{name}"
 
     def was_sent(self, message_id: str) -> bool:
         parser = BytesHeaderParser()

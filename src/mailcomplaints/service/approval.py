@@ -139,10 +139,10 @@ def _send_one(app: App, draft_id: str, now: datetime) -> DraftRow | None:
     if not (resuming and app.mailbox.was_sent(message_id)):
         raw = app.mailbox.read_draft(mailbox_ref) if mailbox_ref else None
         final = finalise(raw or fallback, message_id, now)
-        app.mailbox.send(mailbox_ref, final)
+        sent_copy = app.mailbox.send(mailbox_ref, final)
         text = body_text(final)
     else:
-        text = None
+        text, sent_copy = None, None
     with app.db.transaction() as session:  # 3. record the result and what it means
         draft = repo.draft_by_id(session, draft_id)
         outbox = session.scalar(select(OutboxRow).where(OutboxRow.draft_id == draft.id))
@@ -150,7 +150,7 @@ def _send_one(app: App, draft_id: str, now: datetime) -> DraftRow | None:
         draft.state, draft.sent_at, draft.mailbox_ref = "sent", now, None
         draft.sent_text = text if text is not None else draft.body_text
         if not repo.message_stored(session, draft.message_id):
-            session.add(MessageRow(message_id=draft.message_id, backend_id=None, case=draft.case, direction="out",
+            session.add(MessageRow(message_id=draft.message_id, backend_id=sent_copy, case=draft.case, direction="out",
                                    received_at=now, from_addr=app.settings.mailbox.address, from_name=app.settings.team.name,
                                    subject=draft.subject, intent="other", signals=[], thread_rule="ours", text=draft.sent_text,
                                    subject_key=subject_key(draft.subject)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailcomplaints.domain import lifecycle
@@ -12,7 +13,7 @@ from mailcomplaints.drafting.plans import PlannedDraft, superseded_by_decision
 from mailcomplaints.service.app import App
 from mailcomplaints.service.drafts import create_draft, render_context, supersede, sync_mailbox
 from mailcomplaints.store import repository as repo
-from mailcomplaints.store.models import CaseRow, DraftRow
+from mailcomplaints.store.models import CaseRow, DraftRow, MessageRow
 
 DRAFT_KINDS = ("acknowledgement", "extension", "response", "escalation_declined", "not_a_complaint", "compliment_thanks", "reminder")
 
@@ -102,3 +103,34 @@ def plan_draft(app: App, reference: str, kind: str, now: datetime, by: str,
     sync_mailbox(app, now)
     with app.db.transaction() as session:
         return repo.draft_by_id(session, draft.id)  # as saved to the mailbox
+
+
+CONFIRMABLE = ("acknowledgement", "response", "neither")
+
+
+def confirm(app: App, message_id: str, what: str, now: datetime, by: str) -> CaseRow:
+    """An officer says what a reply written by hand did: acknowledged the
+    complaint, answered it, or neither. The deadline is met at the time it was sent."""
+    if what not in CONFIRMABLE:
+        raise lifecycle.LifecycleError(f"{what!r} is not an answer; use one of {', '.join(CONFIRMABLE)}")
+    wanted = message_id if message_id.startswith("<") else f"<{message_id}>"
+    with app.db.transaction() as session:
+        message = session.scalar(select(MessageRow).where(MessageRow.message_id == wanted, MessageRow.direction == "out"))
+        if message is None or message.case is None:
+            raise repo.NotFound(f"there is no reply {wanted} sent from the mailbox on a case; `mailcomplaints case REF --json` lists them")
+        row, sent_at = message.case, message.received_at
+
+        def change(case: lifecycle.CaseFile) -> list[lifecycle.Event]:
+            events = [lifecycle.Event("answered", now, by, stage=case.stage, reason=f"the reply was {what}",
+                                      detail={"message_id": wanted, "what": what})]
+            if what == "acknowledgement":
+                events += lifecycle.acknowledgement_sent(case, case.stage, sent_at, by)
+            elif what == "response":
+                events += lifecycle.response_sent(case, case.stage, sent_at, by)
+            return events
+
+        _change(app, session, row, change)
+        if what != "neither":
+            supersede(app, session, row, ("acknowledgement",) if what == "acknowledgement" else ("acknowledgement", "response"), stage=row.stage)
+    sync_mailbox(app, now)
+    return row

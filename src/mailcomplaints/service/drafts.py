@@ -101,7 +101,8 @@ def create_draft(app: App, session: Session, case: CaseRow, planned: PlannedDraf
     row = DraftRow(
         id=draft_id, case=case, kind=planned.kind, stage=planned.stage, state="pending",
         message_id=f"<{draft_id}.{uuid.uuid4().hex[:8]}@mailcomplaints.{domain}>",
-        created_at=now, to_addrs=[a for a in to if a], cc_addrs=[], subject=subject_for(planned.kind, case),
+        created_at=now, to_addrs=[a for a in to if a], cc_addrs=[] if planned.to_team else list(case.copy_to or []),
+        subject=subject_for(planned.kind, case),
         body_text=body, outcome=outcome, in_reply_to=None if planned.to_team else last_in,
     )
     session.add(row)

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from mailcomplaints.domain import lifecycle
 from mailcomplaints.domain.classify import Classification, Context, classify
+from mailcomplaints.domain.kinds import kind_for
 from mailcomplaints.domain.threading import ThreadDecision, fingerprint, subject_key, thread
 from mailcomplaints.drafting import plans
 from mailcomplaints.mail.message import Message, UnreadableMessage, parse_message
@@ -31,12 +32,6 @@ from mailcomplaints.store.models import CaseRow, DuplicateDeliveryRow, MessageRo
 log = logging.getLogger("mailcomplaints.ingest")
 BECOMES_COMPLAINT = ("service_request", "enquiry", "not_a_complaint")
 
-INTENT_TO_KIND = {
-    "new_complaint": "complaint",
-    "compliment": "compliment",
-    "service_request": "service_request",
-    "enquiry": "enquiry",
-}
 
 
 @dataclass
@@ -46,10 +41,11 @@ class IngestResult:
     duplicates: int = 0
     new_cases: list[str] = field(default_factory=list)
     drafts: int = 0
+    officer_replies: int = 0
 
     def as_dict(self) -> dict:
         return {"processed": self.processed, "quarantined": self.quarantined, "duplicates": self.duplicates,
-                "new_cases": self.new_cases, "drafts": self.drafts}
+                "new_cases": self.new_cases, "drafts": self.drafts, "officer_replies": self.officer_replies}
 
 
 def ingest(app: App, now: datetime) -> IngestResult:
@@ -80,10 +76,51 @@ def ingest(app: App, now: datetime) -> IngestResult:
             result.processed += 1
             if outcome.startswith("new:"):
                 result.new_cases.append(outcome.removeprefix("new:"))
+    for delivered in app.mailbox.sent_messages(is_known):
+        with app.db.transaction() as session:
+            if record_sent(app, session, delivered) == "joined":
+                result.officer_replies += 1
     with app.db.transaction() as session:
         repo.set_cursor(session, "last_sync", now.isoformat(), now)
     result.drafts = sync_mailbox(app, now)
     return result
+
+
+def record_sent(app: App, session: Session, delivered: Delivered) -> str:
+    """A message in Sent that we did not send: an officer's reply written by
+    hand. It joins its case as outgoing mail (never as incoming), and the case
+    asks an officer whether it acknowledged or answered the complaint."""
+    try:
+        message = parse_message(delivered.raw, delivered.delivered_at)
+    except UnreadableMessage:
+        session.add(DuplicateDeliveryRow(backend_id=delivered.backend_id, message_id="", received_at=delivered.delivered_at))
+        return "unreadable"
+    if repo.message_stored(session, message.message_id) or "x-mailcomplaints-draft" in message.headers:
+        session.add(DuplicateDeliveryRow(backend_id=delivered.backend_id, message_id=message.message_id, received_at=delivered.delivered_at))
+        return "ours"
+    decision = thread(message, repo.StoreLookups(session))
+    case = repo.case_by_reference(session, decision.reference) if decision.reference else None
+    session.add(MessageRow(
+        message_id=message.message_id, backend_id=delivered.backend_id, case=case, direction="out",
+        received_at=message.delivered_at, from_addr=message.sender.email if message.sender else "",
+        from_name=message.sender.name if message.sender else "", subject=message.subject, intent="other",
+        signals=[{"name": f"thread:{decision.rule}", "evidence": decision.evidence}], thread_rule=decision.rule,
+        text=message.text, raw=delivered.raw, subject_key=subject_key(message.subject), fingerprint=fingerprint(message.new_text)))
+    if case is None:
+        return "no_case"
+    facts = repo.to_casefile(case)
+    if case.kind == "complaint" and case.state != "closed":
+        stage = facts.stages[facts.stage]
+        could_meet = [kind for kind, done in (("acknowledgement", stage.acknowledged_at), ("response", stage.responded_at)) if done is None]
+        if could_meet:
+            repo.change_case(session, case, lambda c: [lifecycle.Event(
+                "question", message.delivered_at, lifecycle.SYSTEM, stage=c.stage,
+                reason=f"an officer replied by hand: did it {' or '.join(could_meet)}? "
+                       f"`mailcomplaints confirm {message.message_id} {could_meet[0]}` records it",
+                detail={"message_id": message.message_id, "could_meet": could_meet, "answered": False})],
+                app.policy, app.calendar)
+    log.info("officer reply case=%s message_id=%s", case.reference, message.message_id)
+    return "joined"
 
 
 def process_one(app: App, session: Session, delivered: Delivered, now: datetime) -> str:
@@ -115,6 +152,20 @@ def process_one(app: App, session: Session, delivered: Delivered, now: datetime)
     if case_row is None:
         return _open_case(app, session, message, delivered, verdict, decision, now)
     return _join_case(app, session, case_row, message, delivered, verdict, decision, now)
+
+
+def copied_to(message: Message, kind: str, policy, ours: str, verdict: Classification) -> list[str]:
+    """Who else the policy says is answered: every named member of a group
+    (Connect 1.11), or the resident an MP or councillor wrote for (Southway 5.3),
+    where their address is on the message."""
+    rules = policy.complainants
+    wanted = (rules.get("group", {}).get("reply_to") == "every_named_member"
+              or (verdict.has("elected_representative") and rules.get("elected_representative", {}).get("reply_to") == "enquirer_and_resident"))
+    if kind != "complaint" or not wanted:
+        return []
+    sender = message.sender.email if message.sender else ""
+    others = [a.email for a in (*message.to, *message.cc) if a.email not in (ours.lower(), sender)]
+    return list(dict.fromkeys(others))[:50]
 
 
 def classify_context(app: App) -> Context:
@@ -149,14 +200,18 @@ def _flag_events(case: lifecycle.CaseFile, verdict: Classification, at: datetime
 def _open_case(app: App, session: Session, message: Message, delivered: Delivered, verdict: Classification,
                decision: ThreadDecision, now: datetime) -> str:
     intent = verdict.intent(threaded=False)
-    kind = INTENT_TO_KIND.get(intent, "complaint")
+    decided = kind_for(intent, verdict, app.policy)
+    kind = decided.kind
     case, events = lifecycle.open_case("NEW", kind, message.delivered_at)
+    if decided.reason:
+        events[0].reason = decided.reason
     events += _flag_events(case, verdict, message.delivered_at)
     row = repo.new_case_row(session, case)
     row.subject = clean_subject(message.subject)
     row.linked_to = decision.linked_to
     if message.sender:
         row.complainant_name, row.complainant_email = message.sender.name, message.sender.email
+    row.copy_to = copied_to(message, kind, app.policy, app.settings.mailbox.address, verdict)
     _store_message(session, message, delivered, row, intent, verdict, decision)
     if not plans.for_new_case(kind):
         events += lifecycle.close(case, None, message.delivered_at, lifecycle.SYSTEM, f"{kind} with no reply planned")

@@ -24,7 +24,7 @@ def deadline_objects(case: CaseRow) -> list[Deadline]:
 def draft_dict(draft: DraftRow, with_case: bool = False) -> dict[str, Any]:
     out: dict[str, Any] = {
         "id": draft.id, "kind": draft.kind, "stage": draft.stage, "state": draft.state, "message_id": draft.message_id,
-        "subject": draft.subject, "to": list(draft.to_addrs), "outcome": draft.outcome,
+        "subject": draft.subject, "to": list(draft.to_addrs), "cc": list(draft.cc_addrs or []), "outcome": draft.outcome,
         "created_at": _iso(draft.created_at), "approved_by": draft.approved_by, "approved_at": _iso(draft.approved_at),
         "override_reason": draft.override_reason, "sent_at": _iso(draft.sent_at),
     }
@@ -67,7 +67,12 @@ def case_dict(case: CaseRow, now: datetime, default_officer: str, detail: bool =
                    for s in case.stages],
         "escalation_pending": case.pending_escalation_at is not None,
         "linked_to": case.linked_to,
+        "copy_to": list(case.copy_to or []),
     }
+    answered = {e.detail.get("message_id") for e in case.events if e.kind == "answered"}
+    out["questions"] = [{"message_id": e.detail.get("message_id"), "could_meet": e.detail.get("could_meet", []),
+                         "at": _iso(e.at), "question": e.reason}
+                        for e in case.events if e.kind == "question" and e.detail.get("message_id") not in answered]
     if detail:
         out["messages"] = [message_dict(m) for m in case.messages]
         out["events"] = [event_dict(e) for e in case.events]

@@ -56,6 +56,7 @@ class CaseRow(Base):
     escalation_decision: Mapped[str | None] = mapped_column(String(20))
     window_ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     linked_to: Mapped[str | None] = mapped_column(String(20))  # an earlier case this one follows on from
+    copy_to: Mapped[list[Any]] = mapped_column(JSON, default=list)  # others answered too (a group, the resident an MP wrote for)
 
     stages: Mapped[list["StageRow"]] = relationship(back_populates="case", cascade="all, delete-orphan", order_by="StageRow.stage")
     messages: Mapped[list["MessageRow"]] = relationship(back_populates="case", order_by="MessageRow.received_at")
