@@ -168,9 +168,23 @@ DISSATISFACTION = phrases(
     r"should (not|never) have", r"not been (fixed|done|repaired|sorted|resolved)", r"cancell?ed (again|twice|without)",
     r"left (me|us) (without|with no)", r"without (heating|hot water|power|electricity|water)", r"this is the (second|third|fourth)",
     r"treated (me )?(badly|unfairly|like)", r"unprofessional", r"negligen\w+", r"incompeten\w+", r"don'?t (care|listen)",
+    r"(has|have|had) not been (cleaned|done|touched|fixed|repaired|replaced|collected|emptied|sorted|cut|seen to|kept)",
+    r"(is|are) not being (done|cleaned|kept|carried out)", r"(we|i) (are|am) not (getting|receiving)", r"never (fixed|repaired|done|sorted|replaced|kept|turned up)",
+    r"which it has not", r"why (is|was|has|have|are|were) (it|this|that|they|you|the \w+) (taking|been left|being allowed|allowed|left|not)",
+    r"what (are you|you are|you'?re|you intend|do you intend) (going to do|doing|to do) about", r"(want|like|expect) (a |an )?(refund|compensation|apology)",
+    r"refund\w*", r"compensat\w+", r"got nowhere", r"getting nowhere", r"(rung|rang|phoned|called|chased|emailed|told (them|the \w+)) (twice|repeatedly|again and again|several times|three times|four times)",
+    r"none of which", r"(no|nobody|no one|no-one) (ever )?(came|turned up|showed|did|knocked|rang|called)", r"drag(ged)? on", r"allowed to continue", r"kept waiting",
+    r"frustrat\w+", r"despite (several|many|repeated|numerous|my|her|his|\d+) (calls|emails|requests|reports|attempts|complaints)",
+    r"lack of (any )?(update|response|communication|contact|progress|action)", r"the delay", r"no follow[- ]?up", r"(had|received) no (reply|response|update|answer)",
+    r"(not|won'?t|refuse to|am not) pay(ing)? (this|it|that|for)", r"why (have|has) (i|we|my \w+) been", r"(reported|told you|rang|called|asked)[^.\n]{0,40}\band again",
+    r"end of my tether",
     negatable=False,
 )
-COMPLAINT_DENIED = phrases(r"(this is|it'?s|i'?m) not (a |making a )?complain\w*", r"not (to|wanting to|trying to) complain", negatable=False)
+PROCESS_TALK = phrases(r"how (to|residents can|people can|tenants can|customers can|can i|do i|would i|can we) (make|raise|log|pay|submit) a (complaint|compliment)",
+                       r"complaints? (policy|procedure|process|performance|report|form|leaflet)", negatable=False)
+COMPLAINT_DENIED = phrases(r"(this is|it'?s|i'?m) not (a |making a )?complain\w*", r"not (to|wanting to|trying to) complain",
+                           r"(don'?t|do not) (want|wish|mean|need) to (make|raise|log) a (formal )?complaint", r"(not|isn'?t) (a|making a) complaint",
+                           r"not anyone'?s fault", r"no one'?s fault", r"nobody'?s fault", negatable=False)
 COMPLIMENT = phrases(
     r"thank(s| you)( so much| very much)?", r"compliment\w*", r"pass on my (thanks|gratitude|appreciation)", r"grateful",
     r"brilliant", r"excellent", r"fantastic", r"amazing", r"great (job|work|service)", r"(really|very) (pleased|happy|impressed)",
@@ -183,19 +197,25 @@ STRONG_PRAISE = phrases(
     r"praise", r"lovely job", r"couldn'?t (be|have been) happier", negatable=False,
 )
 SERVICE_REQUEST = phrases(
-    r"report(ing)? (a|an|the|some)\b", r"(please|pls) (can|could|would) (you|someone|somebody)", r"(can|could|would) (you|someone|somebody) (please )?(come|look|send|arrange|fix|repair|book|check|sort)",
+    r"report(ing)? (a|an|the|some)\b", r"(please|pls) (can|could|would) (someone|somebody)", r"(please|pls) (can|could|would) you (come|fix|repair|send someone|arrange|book|sort)",
+    r"(can|could|would) (you|someone|somebody) (please )?(come|look|arrange|fix|repair|book|check|sort|send (someone|somebody|an? \w+))",
     r"(has|have|had) (stopped|broken|packed up|gone|died|failed)", r"(stopped|isn'?t|is not|not) working", r"(is|are) (broken|leaking|dripping|blocked|loose|cracked|faulty|out)",
     r"need(s)? (fixing|repairing|replacing|a repair|looking at|to be (fixed|repaired|replaced|looked at))", r"book (a|an|in a) (repair|appointment|visit)",
     r"arrange (a|an|for) (repair|visit|someone|appointment)", r"request (a|an) (repair|visit|new)", r"raise a (repair|job)",
     r"(light|bulb|lights) (is |are )?out", r"(dripping|leaking) (tap|pipe|toilet)", r"blocked (sink|drain|toilet)",
     r"(i'?d|i would) like to (request|report|book|arrange)", r"(please|pls) (send|arrange|fix|book)", r"(when|how soon) (can|could|will) (someone|you)",
+    r"(want|like|need|wanted) to report", r"letting you know", r"need (someone|somebody|you) to (come|fix|look|repair|sort)",
+    r"have a word with", r"(come|someone) (and|to) (fix|look at|repair|sort)", r"get (it|them|this|that) (fixed|repaired|sorted|replaced|looked at)",
+    r"(have|has) been (off|out|broken|leaking|dripping) for", r"(so it|so that it|can it|could it) (can )?be (booked|fixed|looked at|sorted|repaired)",
+    r"(has|have|is|are) (cracked|snapped|come loose|fallen off|blown|split)", r"(could|can) (we|i) (have|get) (a|an|the)",
     negatable=False,
 )
 ENQUIRY = phrases(
     r"how (do|can|would|should) i", r"what (day|time|date|is|are|do|does)", r"when (is|are|do|does|will)", r"where (is|are|do|can|should)",
     r"can you (tell|let|confirm|advise)", r"could you (tell|let|confirm|advise)", r"(i'?d|i would) like to know", r"is it possible",
     r"do you (have|know|offer)", r"am i (able|allowed|entitled)", r"is there (a|any)", r"(quick|a) question", r"wondering (if|whether)",
-    r"please (advise|confirm|let me know)", r"\?",
+    r"please (advise|confirm|let me know)", r"who (do|should|can) i (speak|talk|contact|ask|write)", r"how long (is|does|will|would)",
+    r"is there anything i can do", r"(could|can) you send me", r"do you publish",
     negatable=False,
 )
 WITHDRAWAL = phrases(
@@ -227,7 +247,8 @@ INTENT_RULES: tuple[Rule, ...] = (
     Rule("compliment", "Thanks or praise", said(COMPLIMENT, "text")),
     Rule("praise", "Clear praise for a person or a service", said(STRONG_PRAISE, "text")),
     Rule("service_request", "A request for a service, such as reporting a repair", said(SERVICE_REQUEST)),
-    Rule("enquiry", "A question", said(ENQUIRY, "text")),
+    Rule("enquiry", "A question", either(said(ENQUIRY, "text"), lambda m, r, c: "?" if "?" in r.text else None)),
+    Rule("process_talk", "Talk about the complaints process itself, not a complaint", said(PROCESS_TALK, "text")),
 )
 
 
@@ -240,6 +261,9 @@ REPRESENTATIVE = phrases(
     r"i am (her|his|their|the tenant'?s) (carer|daughter|son|advocate|support worker|social worker|representative|niece|nephew)",
     r"(my|our) (client|constituent|service user)", r"advocate\b", r"advocacy", r"support worker", r"social worker",
     r"(with|have) (her|his|their) (consent|permission|authority)", r"acting for", r"authority to act", r"(mum|mother|dad|father)('s)? (flat|home|house|tenancy|boiler|property)",
+    r"(asked|wanted) me to (write|email|e-mail|get in touch|contact|let you know)", r"i'?m (the|his|her|their) (carer|support worker|advocate|social worker)",
+    r"i am (the|his|her|their) (carer|support worker|advocate|social worker)", r"(carer|advocate|support worker|social worker) for (mr|mrs|ms|miss|my|a)",
+    r"\((daughter|son|carer|advocate|niece|nephew|granddaughter|grandson)\)",
     negatable=False,
 )
 VULNERABILITY = phrases(
@@ -249,6 +273,9 @@ VULNERABILITY = phrases(
     r"mental health", r"depress\w+", r"anxiety", r"autis\w+", r"blind", r"deaf", r"oxygen", r"frail", r"vulnerable", r"chronic",
     r"mobility", r"learning disabilit\w+", r"stroke", r"heart condition", r"diabet\w+", r"dialysis", r"ptsd", r"epilep\w+",
     r"breathing (problems|difficulties)", r"lung (condition|disease)", r"immun\w+", r"carer",
+    r"(i am|i'?m|he is|he'?s|she is|she'?s|mum is|dad is|mother is|father is|aged|age) (6[5-9]|[7-9]\d|1[01]\d)", r"children under (\d+|two|three|four|five|ten)",
+    r"partially sighted", r"visually impaired", r"hard of hearing", r"lives alone", r"unsteady on (her|his|my|their) feet", r"(her|his) (ot|occupational therapist)",
+    r"(a|my|our) (\d+|nine|ten|six)[- ]month[- ]old",
 )
 HEALTH_SAFETY = phrases(
     r"damp\w*", r"mou?ld\w*", r"black spots", r"condensation", r"gas (leak|smell)", r"smell(s|ing)? (of )?gas", r"carbon monoxide", r"\bco alarm",
@@ -258,6 +285,8 @@ HEALTH_SAFETY = phrases(
     r"(heating|boiler)( has| is)? (broken|not working|stopped|packed up|off)", r"no (power|electricity)", r"asbestos", r"sewage", r"flood\w*",
     r"(water|leak\w*) (coming )?(through|from) the (ceiling|light)", r"rats?\b", r"mice", r"vermin", r"infestation", r"unsafe", r"dangerous",
     r"trip(ping)? hazard", r"(loose|broken) (handrail|banister|stair)", r"legionella", r"cold (flat|house|home)", r"freezing",
+    r"crack\w*[^.\n]{0,40}\b(wall|ceiling|floor|brickwork|render|foundations?|chimney)s?", r"(ceiling|roof|wall)[^.\n]{0,40}\b(sagging|bowing|bow|bulging)",
+    r"water[^.\n]{0,40}\bcoming (in|through)", r"leak\w*[^.\n]{0,20}\bcoming through", r"isn'?t safe", r"not safe", r"fire risk",
 )
 REASONABLE_ADJUSTMENT = phrases(
     r"large print", r"big(ger)? (print|font|writing)", r"interpret(er|ing)", r"translat\w+", r"(another|other|my (own|first)) language",
@@ -269,7 +298,9 @@ REASONABLE_ADJUSTMENT = phrases(
 ASB = phrases(
     r"anti[- ]?social", r"\basb\b", r"noise (from|coming from|next door|upstairs|downstairs)", r"noisy neighbour\w*", r"(loud|constant) (music|parties|banging|shouting)",
     r"harass\w*", r"intimidat\w*", r"drug (dealing|use|dealers)", r"dealing drugs", r"threaten\w* (me|us|my)", r"neighbour dispute", r"verbal abuse from",
-    r"racial abuse", r"hate crime", r"vandal\w*", r"graffiti",
+    r"racial abuse", r"hate crime", r"vandal\w*", r"graffiti", r"shout\w* abuse", r"calling (us|me|my \w+) names", r"threw (something|stones|eggs|things)",
+    r"go back where", r"neighbour[^.\n]{0,60}\b(abuse|shouting|shouts|threaten\w*|noise|harass\w*|fighting|screaming|music|barking)",
+    r"(dog|dogs)[^.\n]{0,40}\b(barking|fouling|mess|loose|aggressive)", r"bark(s|ing)",
 )
 ABUSIVE = phrases(
     r"f+u+c+k\w*", r"f\*+k\w*", r"sh[i*]t\w*", r"bastard\w*", r"idiot\w*", r"moron\w*", r"cretin\w*", r"scum", r"tosser\w*", r"w[a*]nker\w*",
@@ -279,8 +310,10 @@ ABUSIVE = phrases(
 )
 ANONYMOUS = phrases(
     r"a concerned (resident|neighbour|tenant|member of the public|local)", r"anonymous\w*", r"(don'?t|do not|won'?t|will not|rather not|prefer not to) (want to )?(give|leave|share|say|tell you) my name",
-    r"not giving my name", r"(without|won'?t) giving (my )?name", r"name withheld", negatable=False,
+    r"not giving my name", r"(without|won'?t) giving (my )?name", r"name withheld",
+    r"(rather not|prefer not to|don'?t want to|won'?t|will not) (say|give|tell you|share) (who i am|my name|my details)", negatable=False,
 )
+ANONYMOUS_SIGNOFF = re.compile(r"(?im)^\s*(just |from )?(a|an) (concerned |worried |fed[- ]up |local )?(\w+ )?(tenant|resident|neighbour|local|customer)\s*$")
 OMBUDSMAN = phrases(r"ombudsm[ae]n", r"\bhos\b", negatable=False)
 LEGAL = phrases(
     r"solicitors?", r"lawyers?", r"legal action", r"legal (advice|proceedings|claim|route)", r"(take|taking) (you|them|this|it|the (council|association|landlord)) to court",
@@ -323,6 +356,9 @@ def _anonymous(message: Message, reading: Reading, context: Context) -> str | No
     found = ANONYMOUS.find(reading.both)
     if found:
         return found
+    signoff = ANONYMOUS_SIGNOFF.search(reading.text)
+    if signoff and not (message.sender and message.sender.name):
+        return f"signed \"{signoff.group(0).strip()}\""
     local_part = message.sender.email.split("@")[0] if message.sender else ""
     if not message.sender or re.match(r"(anon|anonymous|no-?name|unknown|concerned)", local_part, re.I):
         return f"From: {message.sender.email if message.sender else '(none)'}"
@@ -379,19 +415,34 @@ class Classification:
                 return "withdrawal"
             if self.has("escalation_request") or (responded and self.has("response_rejected")):
                 return "escalation_request"
-            if self.has("praise") and not self.has("dissatisfaction"):
+            if self.has("praise") and not self.has("dissatisfaction") and not self.has("process_talk"):
                 return "compliment"
             return "further_information"
-        complaint = (self.has("dissatisfaction") or self.has("response_rejected")) and not self.has("complaint_denied")
-        if complaint:
+        if self._complains():
             return "new_complaint"
-        if self.has("compliment"):
+        if self.has("praise") and not self.has("process_talk"):
             return "compliment"
-        if self.has("service_request") or (self.has("asb") and not self.has("escalation_request")):
-            return "service_request"
+        if self.has("service_request") or self.has("asb"):
+            return "service_request"  # a first report, of a repair or of a neighbour, is a service request
         if self.has("enquiry"):
             return "enquiry"
+        if self.has("compliment"):
+            return "compliment"
         return "new_complaint"  # the Code: dissatisfaction "however made"; an officer can correct it
+
+    def _complains(self) -> bool:
+        """Dissatisfaction with the landlord. Not when the writer says it is not a
+        complaint, nor when "complaint" is only talk about the process; a first
+        report about a neighbour complains of the neighbour, not of us."""
+        evidence = next((s.evidence.lower() for s in self.signals if s.name == "dissatisfaction"), "")
+        if not (evidence or self.has("response_rejected")) or self.has("complaint_denied"):
+            return False
+        only_the_word = evidence.startswith(("complain", "make", "making", "raise", "log", "lodge", "file", "register", "want to", "wish to", "formal"))
+        if only_the_word and self.has("process_talk"):
+            return False
+        if self.has("asb") and only_the_word:
+            return False
+        return True
 
 
 def classify(message: Message, context: Context) -> Classification:

@@ -29,12 +29,16 @@ class Phrases:
         object.__setattr__(self, "_regex", re.compile(r"(?<![\w-])(" + "|".join(self.patterns) + r")(?![\w-])", re.I))
 
     def find(self, text: str) -> str | None:
-        """The first phrase found that is not negated, or None."""
-        for match in self._regex.finditer(text or ""):
-            if self.negatable and negated(text, match.start()):
-                continue
-            return " ".join(match.group(0).split())
-        return None
+        """The first phrase found, or None. For a negatable rule a negated
+        mention does not count ("I don't want to involve a solicitor"), and a
+        mention the writer turns down just after ("… I don't want to do that")
+        sets the whole rule aside."""
+        matches = list(self._regex.finditer(text or ""))
+        if self.negatable:
+            if any(declined_after(text, m.end()) for m in matches):
+                return None
+            matches = [m for m in matches if not negated(text, m.start())]
+        return " ".join(matches[0].group(0).split()) if matches else None
 
 
 def negated(text: str, start: int, window: int = 6) -> bool:
@@ -44,6 +48,16 @@ def negated(text: str, start: int, window: int = 6) -> bool:
     clause = re.split(r"\b(but|however|although|though)\b", clause, flags=re.I)[-1]
     words = clause.split()[-window:]
     return bool(NEGATIONS.search(" ".join(words)))
+
+
+DECLINED = re.compile(
+    r"^[^.!?\n]{0,80}[.!?\n]?\s*[^.!?\n]{0,40}\b(i|we)\s+(don'?t|do not|won'?t|will not|am not going to|'?m not going to|have no intention to)\s+"
+    r"(want to |wish to |plan to |intend to )?(do that|do this|go down that|go that way|take that|involve|use them|make one|make a claim|pursue)", re.I)
+
+
+def declined_after(text: str, end: int) -> bool:
+    """The writer turns down what they just mentioned, in the next sentence or so."""
+    return bool(DECLINED.match(text[end:end + 200]))
 
 
 def phrases(*patterns: str, negatable: bool = True) -> Phrases:
