@@ -16,6 +16,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from mailcomplaints.config import load_config
+from mailcomplaints.domain.lifecycle import LifecycleError
 from mailcomplaints.domain.calendar import LONDON
 from mailcomplaints.mail.message import parse_message
 from mailcomplaints.service import casework
@@ -99,8 +100,12 @@ class Replay:
             at = london(step["at"])
             if "message" in step:
                 self.message(step, at)
-            else:
+                continue
+            try:
                 getattr(self, "do_" + step["action"])(step, at)
+            except (LifecycleError, KeyError) as err:  # the tool refused: most likely a message before it was misread
+                target = self.outcomes[-1] if self.outcomes else Outcome(self.folder.name, "(start)", "-", None)
+                target.problems.append(f"then `{step['action']}` at {step['at']} failed: {err}")
         return self.outcomes
 
     def message(self, step: dict, at: datetime) -> None:

@@ -20,6 +20,7 @@ from mailcomplaints.domain.threading import subject_key
 from mailcomplaints.drafting.compose import body_text, finalise
 from mailcomplaints.drafting.render import PLACEHOLDER
 from mailcomplaints.service.app import App
+from mailcomplaints.service.failpoints import failpoint
 from mailcomplaints.service.drafts import draft_bytes, sync_mailbox
 from mailcomplaints.store import repository as repo
 from mailcomplaints.store.models import DraftRow, EventRow, MessageRow, OutboxRow
@@ -136,6 +137,7 @@ def _send_one(app: App, draft_id: str, now: datetime) -> DraftRow | None:
         mailbox_ref, message_id = draft.mailbox_ref, draft.message_id
         fallback = draft_bytes(app, draft, now)
     # 2. the backend call, outside any transaction; after a crash, look in Sent first
+    failpoint("send.recorded")
     if not (resuming and app.mailbox.was_sent(message_id)):
         raw = app.mailbox.read_draft(mailbox_ref) if mailbox_ref else None
         final = finalise(raw or fallback, message_id, now)
@@ -143,6 +145,7 @@ def _send_one(app: App, draft_id: str, now: datetime) -> DraftRow | None:
         text = body_text(final)
     else:
         text, sent_copy = None, None
+    failpoint("send.sent")  # sent, not yet recorded as sent
     with app.db.transaction() as session:  # 3. record the result and what it means
         draft = repo.draft_by_id(session, draft_id)
         outbox = session.scalar(select(OutboxRow).where(OutboxRow.draft_id == draft.id))

@@ -22,6 +22,7 @@ from mailcomplaints.domain.lifecycle import CaseFile, deadline, decide_escalatio
 from mailcomplaints.drafting.compose import compose
 from mailcomplaints.drafting.plans import PlannedDraft
 from mailcomplaints.service.app import App
+from mailcomplaints.service.failpoints import failpoint
 from mailcomplaints.store.models import CaseRow, DraftRow, MessageRow
 from mailcomplaints.store.repository import to_casefile
 
@@ -136,6 +137,7 @@ def sync_mailbox(app: App, now: datetime) -> int:
         todo = session.scalars(select(DraftRow).where(DraftRow.state == "pending", DraftRow.mailbox_ref.is_(None))).all()
         for draft in todo:
             draft.mailbox_ref = app.mailbox.save_draft(draft.id, draft_bytes(app, draft, now))
+            failpoint("drafts.saved")  # in the mailbox, not yet recorded as there
             changed += 1
         stale = session.scalars(select(DraftRow).where(DraftRow.state.in_(("superseded", "rejected")), DraftRow.mailbox_ref.is_not(None))).all()
         for draft in stale:

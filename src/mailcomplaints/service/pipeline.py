@@ -25,6 +25,7 @@ from mailcomplaints.drafting import plans
 from mailcomplaints.mail.message import Message, UnreadableMessage, parse_message
 from mailcomplaints.mailboxes.base import Delivered
 from mailcomplaints.service.app import App
+from mailcomplaints.service.failpoints import failpoint
 from mailcomplaints.service.drafts import clean_subject, create_draft, supersede, sync_mailbox
 from mailcomplaints.store import repository as repo
 from mailcomplaints.store.models import CaseRow, DuplicateDeliveryRow, MessageRow, QuarantineRow
@@ -67,7 +68,9 @@ def ingest(app: App, now: datetime) -> IngestResult:
                 session.add(QuarantineRow(backend_id=delivered.backend_id, received_at=delivered.delivered_at, raw=delivered.raw,
                                           reason=f"internal error while processing: {type(err).__name__}: {str(err)[:200]}"))
             outcome = "quarantined"
+        failpoint("ingest.stored")  # committed, not yet marked processed in the mailbox
         app.mailbox.mark_processed(delivered.backend_id)
+        failpoint("ingest.marked")
         if outcome == "quarantined":
             result.quarantined += 1
         elif outcome == "duplicate":
@@ -82,6 +85,7 @@ def ingest(app: App, now: datetime) -> IngestResult:
                 result.officer_replies += 1
     with app.db.transaction() as session:
         repo.set_cursor(session, "last_sync", now.isoformat(), now)
+    failpoint("ingest.before_drafts")  # drafts recorded, not yet in the mailbox
     result.drafts = sync_mailbox(app, now)
     return result
 
