@@ -244,6 +244,19 @@ def move(ctx: Context, message_id: str, reference: str, by: str, as_json: bool) 
 
 
 @cli.command()
+@click.argument("message_id")
+@click.argument("intent")
+@by_option
+@json_option
+@pass_context
+def reclassify(ctx: Context, message_id: str, intent: str, by: str, as_json: bool) -> None:
+    """Correct a message's intent; its case follows (kind, escalation, withdrawal)."""
+    from mailcomplaints.service.corrections import reclassify as run
+    reference = run(ctx.app, message_id, intent, ctx.now, by)
+    _print_case(ctx, reference, as_json)
+
+
+@cli.command()
 @click.argument("reference")
 @click.argument("into")
 @by_option

@@ -15,6 +15,7 @@ from typing import Any
 
 from mailcomplaints.domain.calendar import NATIONS, CalendarError, WorkingCalendar, parse_cutoff
 from mailcomplaints.domain.policy import Policy, PolicyError
+from mailcomplaints.domain.references import ReferenceFormat
 from mailcomplaints.policies import load_policy
 
 BACKENDS = ("maildir", "imap", "graph", "ews")
@@ -66,6 +67,7 @@ class Settings:
     base_dir: Path
     smtp: dict[str, Any] = field(default_factory=dict)
     source: str = ""
+    references: ReferenceFormat = ReferenceFormat()
 
 
 def _fail(source: str, key: str, problem: str) -> ConfigError:
@@ -191,4 +193,11 @@ def settings_from_table(table: dict[str, Any], source: str, base_dir: Path) -> S
     if url.startswith("sqlite:///") and not url.startswith("sqlite:////") and ":memory:" not in url:
         url = "sqlite:///" + str(base_dir / url.removeprefix("sqlite:///"))
 
-    return Settings(landlord, team, mailbox, url, policy, calendar, base_dir, smtp, source)
+    cases_t = _section(table, source, "cases", False)
+    try:
+        references = ReferenceFormat(_get(cases_t, source, "cases.reference_prefix", str, "CMP"),
+                                     _get(cases_t, source, "cases.reference_digits", int, 6))
+    except ValueError as err:
+        raise ConfigError(f"config {source}: [cases] {err}") from None
+
+    return Settings(landlord, team, mailbox, url, policy, calendar, base_dir, smtp, source, references)

@@ -22,6 +22,8 @@ BAD_CONFIGS = [
     ("missing [landlord]", config(landlord=""), ("[landlord]",)),
     ("unknown backend", config(mailbox='[mailbox]\nbackend = "pop3"\naddress = "complaints@reliance.example.org"\n'),
      ("backend", "pop3")),
+    ("bad reference prefix", config(extra='[cases]\nreference_prefix = "C-M"\n'), ("[cases]", "prefix")),
+    ("bad reference digits", config(extra='[cases]\nreference_digits = 2\n'), ("[cases]", "digits")),
     ("address without @", config(mailbox='[mailbox]\nbackend = "maildir"\naddress = "complaints"\npath = "mailbox"\n'),
      ("address",)),
     ("password in the file", config(mailbox=MAILBOX + 'password = "x"\n'), ("password", "password_env")),

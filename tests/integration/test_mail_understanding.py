@@ -173,3 +173,29 @@ def test_move_and_merge_are_recorded_on_both_cases(landlord):
     assert [e["reason"] for e in merged["events"] if e["kind"] == "corrected"][-1] == f"{second} merged into this case"
     rc, _, err = landlord.run("move", "<nope@example.net>", first)
     assert rc == 2 and "no message" in err
+
+
+def test_a_landlords_own_reference_format(landlord):
+    text = landlord.config.read_text() + '\n[cases]\nreference_prefix = "HSG"\nreference_digits = 5\n'
+    landlord.config.write_text(text)
+    landlord.deliver(make_email("Jane Doe <jane@example.net>", "Damp", COMPLAINT), MONDAY)
+    assert ingest(landlord, MONDAY + timedelta(minutes=5))["new_cases"] == ["HSG-00001"]
+    landlord.deliver(make_email("Jane Doe <jane@example.net>", "New subject", "More about HSG-00001: photos attached."),
+                     MONDAY + timedelta(hours=1))
+    ingest(landlord, MONDAY + timedelta(hours=1, minutes=5))
+    assert len(landlord.json("case", "HSG-00001")["messages"]) == 2
+
+
+def test_an_officer_corrects_an_intent_and_the_case_follows(landlord):
+    landlord.deliver(make_email("Jane Doe <jane@example.net>", "Gate", "Could someone come and fix the garden gate please?",
+                                message_id="<gate-1@example.net>"), MONDAY)
+    reference = ingest(landlord, MONDAY + timedelta(minutes=5))["new_cases"][0]
+    assert landlord.json("case", reference)["kind"] == "service_request"
+    corrected = landlord.json("reclassify", "<gate-1@example.net>", "new_complaint", now=MONDAY + timedelta(hours=1))
+    assert (corrected["kind"], corrected["state"]) == ("complaint", "awaiting_acknowledgement")
+    # the complaint counts from the message's receipt: Reliance acknowledges in 2 working days
+    assert next(d for d in corrected["deadlines"] if d["kind"] == "acknowledge")["due"] == "2026-11-25"
+    assert {(d["kind"], d["state"]) for d in corrected["drafts"]} == {("not_a_complaint", "superseded"), ("acknowledgement", "pending")}
+    assert corrected["events"][-1]["reason"] == "first message re-read as new_complaint"
+    rc, _, err = landlord.run("reclassify", "<gate-1@example.net>", "machine")
+    assert rc == 2 and "not an intent" in err

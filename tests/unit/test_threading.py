@@ -96,3 +96,15 @@ def test_subject_keys_and_references():
     assert subject_key("AW: SV: Re[2]: Boiler") == "boiler"
     assert references_in("CMP-000001 and cmp-000002, not CMP-12") == ["CMP-000001", "CMP-000002"]
     assert fingerprint("too short") is None
+
+
+def test_a_landlords_own_reference_format_is_made_and_found():
+    from mailcomplaints.domain.references import ReferenceFormat
+    refs = ReferenceFormat("HSG", 5)
+    assert refs.make(42) == "HSG-00042"
+    store = Store()
+    store.cases = {"HSG-00042"}
+    decision = thread(message("Re: your letter", "About hsg-00042 again"), store, refs)
+    assert (decision.reference, decision.rule) == ("HSG-00042", "reference_in_new_text")
+    assert thread(message("About CMP-000001"), store, refs).reference is None  # not this landlord's format
+    assert subject_key("RE: Your complaint HSG-00042 - Damp") == "damp"

@@ -310,6 +310,21 @@ def non_complaint_answered(case: CaseFile, at: datetime, actor: str = SYSTEM) ->
     return close(case, None, at, actor, f"{case.kind.replace('_', ' ')} answered")
 
 
+def change_kind(case: CaseFile, kind: str, at: datetime, reason: str, actor: str = SYSTEM) -> list[Event]:
+    """An officer says the case is another kind (a complaint read as a service
+    request, or the other way round). A complaint counts from its first receipt."""
+    if kind not in KINDS:
+        raise LifecycleError(f"{kind!r} is not a kind of case; use one of {', '.join(KINDS)}")
+    if kind == case.kind:
+        return []
+    if case.is_complaint and any(s.acknowledged_at or s.responded_at for s in case.stages.values()):
+        raise LifecycleError(f"case {case.reference} has already been acknowledged or answered as a complaint; close it instead")
+    previous = case.kind
+    case.kind, case.stage, case.state, case.outcome, case.closed_at = kind, 1, "awaiting_acknowledgement", None, None
+    case.stages = {1: StageFacts(stage=1, received_at=case.opened_at)}
+    return [Event("corrected", at, actor, stage=1, reason=reason, detail={"kind": kind, "previous_kind": previous})]
+
+
 def become_complaint(case: CaseFile, at: datetime, reason: str, actor: str = SYSTEM) -> list[Event]:
     """A service request, enquiry or not-a-complaint case whose resident is
     dissatisfied becomes a stage 1 complaint, received now."""

@@ -1,6 +1,6 @@
 """Which case a message belongs to: named rules in order of strength, first match wins.
 
-1. our case reference in the subject or in what the sender wrote now;
+1. our case reference (format configurable, default CMP-000123) in the subject or in what the sender wrote now;
 2. In-Reply-To / References pointing at any message of a case (ours or theirs);
 3. the backend's conversation id (EWS, Graph);
 4. a forward or re-send of a message we hold (an attached original, or the same words);
@@ -20,12 +20,13 @@ import re
 from dataclasses import dataclass
 from typing import Protocol
 
+from mailcomplaints.domain.references import ANY_REFERENCE, DEFAULT, ReferenceFormat
 from mailcomplaints.mail.message import Message
 from mailcomplaints.mail.quotes import split_reply
 
-REFERENCE = re.compile(r"\bCMP-(\d{6})\b", re.I)
 PREFIXES = re.compile(r"^\s*((re|fw|fwd|aw|sv|tr|wg|antw|vs|odp|ynt)\s*(\[\d+\])?\s*:\s*|\[[^\]]{1,20}\]\s*|\((external|ext)\)\s*)+", re.I)
-OUR_LABEL = re.compile(r"^\s*(your complaint|your request|thank you|reminder)\s+cmp-\d{6}\s*-?\s*", re.I)
+OUR_LABEL = re.compile(rf"^\s*(your complaint|your request|thank you|reminder)\s+{ANY_REFERENCE}\s*-?\s*", re.I)
+REFERENCE_SHAPED = re.compile(rf"(?<![\w-]){ANY_REFERENCE}(?![\w-])")
 GENERIC_SUBJECTS = {"", "complaint", "complaints", "repair", "repairs", "help", "hello", "hi", "enquiry", "query",
                     "no subject", "(no subject)", "urgent", "question", "formal complaint", "re", "fw"}
 HEADER_LINE = re.compile(r"^\s*\*?(from|sent|date|to|cc|subject|von|gesendet|an|betreff|de|envoyé|à|objet)\s*:.*$", re.I)
@@ -49,8 +50,8 @@ class ThreadDecision:
     linked_to: str | None = None  # for a new case that follows on from an old one
 
 
-def references_in(text: str) -> list[str]:
-    return [f"CMP-{digits}" for digits in REFERENCE.findall(text or "")]
+def references_in(text: str, refs: ReferenceFormat = DEFAULT) -> list[str]:
+    return refs.find_all(text)
 
 
 def subject_key(subject: str) -> str:
@@ -58,7 +59,7 @@ def subject_key(subject: str) -> str:
     text = subject or ""
     for _ in range(3):  # prefixes and labels can alternate
         text = OUR_LABEL.sub("", PREFIXES.sub("", text))
-    text = REFERENCE.sub("", text)
+    text = REFERENCE_SHAPED.sub("", text)
     return " ".join(re.sub(r"[^\w£ ]+", " ", text.lower()).split())[:200]
 
 
@@ -88,9 +89,9 @@ def _known(reference: str | None, look: Lookups) -> str | None:
     return reference if reference and look.case_exists(reference) else None
 
 
-def thread(message: Message, look: Lookups) -> ThreadDecision:
+def thread(message: Message, look: Lookups, refs: ReferenceFormat = DEFAULT) -> ThreadDecision:
     for where, text in (("subject", message.subject), ("new_text", message.new_text)):
-        for reference in references_in(text):
+        for reference in references_in(text, refs):
             if look.case_exists(reference.upper()):
                 return ThreadDecision(reference.upper(), f"reference_in_{where}", reference.upper())
 
@@ -113,7 +114,7 @@ def thread(message: Message, look: Lookups) -> ThreadDecision:
         if reference:
             return ThreadDecision(reference, rule, "the same words as a message we hold")
 
-    for reference in references_in(message.quoted):
+    for reference in references_in(message.quoted, refs):
         if look.case_exists(reference.upper()):
             return _unless_rewritten(message, reference.upper(), look, "reference_in_quote", reference.upper())
 

@@ -75,3 +75,57 @@ def merge(app: App, reference: str, into: str, now: datetime, by: str) -> str:
         _retire_if_empty(app, session, source, target.reference, now, by)
     sync_mailbox(app, now)
     return target.reference
+
+
+INTENT_KIND = {"new_complaint": "complaint", "service_request": "service_request", "compliment": "compliment", "enquiry": "enquiry"}
+
+
+def reclassify(app: App, message_id: str, intent: str, now: datetime, by: str) -> str:
+    """An officer corrects a message's intent. The case follows: a first
+    message read wrongly changes the case's kind (and its first reply); a
+    reply re-read as an escalation request or a withdrawal acts as one, at
+    the time it arrived."""
+    from mailcomplaints.domain.classify import INTENTS
+    from mailcomplaints.drafting import plans
+    from mailcomplaints.service.drafts import create_draft
+
+    if intent not in INTENTS or intent in ("machine", "other"):
+        raise lifecycle.LifecycleError(f"{intent!r} is not an intent an officer can choose; use one of "
+                                       + ", ".join(i for i in INTENTS if i not in ("machine", "other")))
+    with app.db.transaction() as session:
+        message = _message(session, message_id)
+        case = message.case
+        if case is None or message.direction != "in":
+            raise lifecycle.LifecycleError(f"message {message.message_id} is not a resident's message on a case")
+        previous, message.intent = message.intent, intent
+        opened_it = min((m for m in case.messages if m.direction == "in"), key=lambda m: m.received_at).id == message.id
+        planned: list = []
+
+        def change(facts: lifecycle.CaseFile) -> list[lifecycle.Event]:
+            events = [lifecycle.Event("corrected", now, by, stage=facts.stage, reason=f"intent {previous} -> {intent}",
+                                      detail={"message_id": message.message_id, "intent": intent, "previous_intent": previous})]
+            if opened_it and intent in INTENT_KIND:
+                kind = INTENT_KIND[intent]
+                changed = lifecycle.change_kind(facts, kind, now, f"first message re-read as {intent}", by)
+                if changed:
+                    supersede(app, session, case)
+                    planned.extend(plans.for_new_case(kind))
+                    if not planned:
+                        changed += lifecycle.close(facts, None, now, by, f"{kind} with no reply planned")
+                events += changed
+            elif intent == "escalation_request":
+                stage_from = facts.stage
+                verdict, more = lifecycle.escalation_requested(facts, message.received_at, app.policy, app.calendar, by)
+                events += more
+                planned.extend(plans.for_escalation(verdict, stage_from))
+            elif intent == "withdrawal" and facts.state != "closed":
+                events += lifecycle.withdraw(facts, message.received_at, by)
+                supersede(app, session, case)
+            return events
+
+        repo.change_case(session, case, change, app.policy, app.calendar)
+        for item in planned:
+            create_draft(app, session, case, item, now)
+        reference = case.reference
+    sync_mailbox(app, now)
+    return reference

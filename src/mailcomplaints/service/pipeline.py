@@ -102,7 +102,7 @@ def record_sent(app: App, session: Session, delivered: Delivered) -> str:
     if repo.message_stored(session, message.message_id) or "x-mailcomplaints-draft" in message.headers:
         session.add(DuplicateDeliveryRow(backend_id=delivered.backend_id, message_id=message.message_id, received_at=delivered.delivered_at))
         return "ours"
-    decision = thread(message, repo.StoreLookups(session))
+    decision = thread(message, repo.StoreLookups(session), app.settings.references)
     case = repo.case_by_reference(session, decision.reference) if decision.reference else None
     session.add(MessageRow(
         message_id=message.message_id, backend_id=delivered.backend_id, case=case, direction="out",
@@ -142,7 +142,7 @@ def process_one(app: App, session: Session, delivered: Delivered, now: datetime)
         return "duplicate"
 
     verdict = classify(message, classify_context(app))
-    decision = thread(message, repo.StoreLookups(session))
+    decision = thread(message, repo.StoreLookups(session), app.settings.references)
     case_row = repo.case_by_reference(session, decision.reference) if decision.reference else None
 
     if verdict.machine:
@@ -210,7 +210,7 @@ def _open_case(app: App, session: Session, message: Message, delivered: Delivere
     if decided.reason:
         events[0].reason = decided.reason
     events += _flag_events(case, verdict, message.delivered_at)
-    row = repo.new_case_row(session, case)
+    row = repo.new_case_row(session, case, app.settings.references)
     row.subject = clean_subject(message.subject)
     row.linked_to = decision.linked_to
     if message.sender:

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from mailcomplaints.domain.calendar import WorkingCalendar
 from mailcomplaints.domain.lifecycle import CaseFile, Event, StageFacts, schedule
 from mailcomplaints.domain.policy import Policy
+from mailcomplaints.domain.references import DEFAULT, ReferenceFormat
 from mailcomplaints.store.models import (
     CaseRow, CursorRow, DeadlineRow, DraftRow, DuplicateDeliveryRow, EventRow, MessageRow, QuarantineRow, StageRow,
 )
@@ -101,12 +102,12 @@ def message_stored(session: Session, message_id: str) -> bool:
     return session.scalar(select(func.count()).select_from(MessageRow).where(MessageRow.message_id == message_id)) > 0
 
 
-def new_case_row(session: Session, case: CaseFile) -> CaseRow:
-    """Insert a case and give it its reference, CMP- and the row number."""
+def new_case_row(session: Session, case: CaseFile, refs: ReferenceFormat = DEFAULT) -> CaseRow:
+    """Insert a case and give it its reference: the landlord's prefix and the row number."""
     row = CaseRow(reference=f"NEW-{uuid.uuid4().hex[:12]}", kind=case.kind, state=case.state, opened_at=case.opened_at, flags=[])
     session.add(row)
     session.flush()
-    row.reference = f"CMP-{row.id:06d}"
+    row.reference = refs.make(row.id)
     case.reference = row.reference
     return row
 
