@@ -21,7 +21,7 @@ from mailcomplaints.domain.calendar import LONDON
 from mailcomplaints.mail.message import parse_message
 from mailcomplaints.service import casework
 from mailcomplaints.service.app import App
-from mailcomplaints.service.approval import approve, send_approved
+from mailcomplaints.service.approval import Refused, approve, send_approved
 from mailcomplaints.service.pipeline import ingest
 from mailcomplaints.service.queries import show_case
 from mailcomplaints.service.scheduler import tick
@@ -173,7 +173,10 @@ class Replay:
         with self.app.db.transaction() as session:
             ids = list(session.scalars(select(DraftRow.id).where(DraftRow.state == "pending", DraftRow.kind.in_(AUTO_KINDS))))
         for draft_id in ids:
-            approve(self.app, draft_id, OFFICER, at)
+            try:
+                approve(self.app, draft_id, OFFICER, at)
+            except Refused:
+                continue  # e.g. a stage 2 acknowledgement waiting for a decision on the escalation
         send_approved(self.app, at)
 
     def do_respond(self, step: dict, at: datetime) -> None:

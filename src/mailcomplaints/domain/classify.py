@@ -57,7 +57,9 @@ class Reading:
 
 
 def reading_of(message: Message, context: Context) -> Reading:
-    subject = OUR_SUBJECT.sub("", REPLY_PREFIX.sub("", message.subject or ""))
+    subject = message.subject or ""
+    if REPLY_PREFIX.match(subject) or OUR_SUBJECT.search(subject):
+        subject = ""  # a reply's subject is inherited from the thread, not written now
     parts = [message.new_text]
     ours = context.our_domain
     if message.quote_marker in ("forwarded", "original_message", "outlook_header") and message.is_forward \
@@ -124,8 +126,9 @@ def _own_mail(message: Message, _reading: Reading, context: Context) -> str | No
 
 
 def _bounce(message: Message, _reading: Reading, _context: Context) -> str | None:
-    if "multipart/report" in message.headers.get("content-type", "").lower():
-        return "Content-Type: multipart/report"
+    content_type = message.headers.get("content-type", "").lower()
+    if "multipart/report" in content_type and "disposition-notification" not in content_type:
+        return "Content-Type: multipart/report (delivery status)"
     sender = message.sender.email if message.sender else ""
     if re.match(r"(mailer-daemon|postmaster|mail-daemon)@", sender):
         return f"From: {sender}"
@@ -145,6 +148,9 @@ MACHINE_RULES: tuple[Rule, ...] = (
                       r"automated response", r"thank you for your (e-?mail|message)\b.{0,20}\b(received|acknowledg\w+)",
                       negatable=False), where="subject")),
     Rule("bounce", "A bounce or delivery status notification", _bounce),
+    Rule("read_receipt", "A read or delivery receipt",
+         either(header("content-type", r"disposition-notification"),
+                said(phrases(r"^(read|delivered|not read)\s*:", r"read receipt", negatable=False), where="subject"))),
     Rule("mailing_list", "Mailing-list mail (List-Id, List-Unsubscribe)", either(header("list-id", r"."), header("list-unsubscribe", r"."))),
 )
 
@@ -169,7 +175,7 @@ DISSATISFACTION = phrases(
     r"should (not|never) have", r"not been (fixed|done|repaired|sorted|resolved)", r"cancell?ed (again|twice|without)",
     r"left (me|us) (without|with no)", r"without (heating|hot water|power|electricity|water)", r"this is the (second|third|fourth)",
     r"treated (me )?(badly|unfairly|like)", r"unprofessional", r"negligen\w+", r"incompeten\w+", r"don'?t (care|listen)",
-    r"(has|have|had) not been (cleaned|done|touched|fixed|repaired|replaced|collected|emptied|sorted|cut|seen to|kept)",
+    r"(has|have|had)(n'?t| not) been (cleaned|done|touched|fixed|repaired|replaced|collected|emptied|sorted|cut|seen to|kept|mopped|signed)",
     r"(is|are) not being (done|cleaned|kept|carried out)", r"(we|i) (are|am) not (getting|receiving)", r"never (fixed|repaired|done|sorted|replaced|kept|turned up)",
     r"which it has not", r"why (is|was|has|have|are|were) (it|this|that|they|you|the \w+) (taking|been left|being allowed|allowed|left|not)",
     r"what (are you|you are|you'?re|you intend|do you intend) (going to do|doing|to do) about", r"(want|like|expect) (a |an )?(refund|compensation|apology)",
@@ -195,7 +201,9 @@ COMPLIMENT = phrases(
 STRONG_PRAISE = phrases(
     r"compliment\w*", r"pass on my (thanks|gratitude|appreciation)", r"brilliant", r"excellent", r"fantastic", r"amazing",
     r"great (job|work|service)", r"(really|very|so) (pleased|impressed)", r"well done", r"credit to", r"above and beyond",
-    r"praise", r"lovely job", r"couldn'?t (be|have been) happier", negatable=False,
+    r"praise", r"lovely job", r"couldn'?t (be|have been) happier", r"(massive|huge|big|special|heartfelt|sincere) thank(s| you)",
+    r"really appreciate\w*", r"thoughtful", r"made (a|such a) (real |big |huge )?difference", r"how much (of )?a difference",
+    r"did a (proper|great|fantastic|lovely|brilliant|really good) job", r"just wanted to say (a )?(big |huge |massive )?thank(s| you)", negatable=False,
 )
 SERVICE_REQUEST = phrases(
     r"report(ing)? (a|an|the|some)\b", r"(please|pls) (can|could|would) (someone|somebody)", r"(please|pls) (can|could|would) you (come|fix|repair|send someone|arrange|book|sort)",
@@ -204,7 +212,8 @@ SERVICE_REQUEST = phrases(
     r"need(s)? (fixing|repairing|replacing|a repair|looking at|to be (fixed|repaired|replaced|looked at))", r"book (a|an|in a) (repair|appointment|visit)",
     r"arrange (a|an|for) (repair|visit|someone|appointment)", r"request (a|an) (repair|visit|new)", r"raise a (repair|job)",
     r"(light|bulb|lights) (is |are )?out", r"(dripping|leaking) (tap|pipe|toilet)", r"blocked (sink|drain|toilet)",
-    r"(i'?d|i would) like to (request|report|book|arrange)", r"(please|pls) (send|arrange|fix|book)", r"(when|how soon) (can|could|will) (someone|you)",
+    r"(i'?d|i would) like to (request|report|book|arrange)", r"(please|pls) (arrange|fix|book)",
+    r"(please|pls) send (someone|somebody|an? (engineer|plumber|electrician|operative|surveyor|contractor|joiner|gas engineer))", r"(when|how soon) (can|could|will) (someone|you)",
     r"(want|like|need|wanted) to report", r"letting you know", r"need (someone|somebody|you) to (come|fix|look|repair|sort)",
     r"have a word with", r"(come|someone) (and|to) (fix|look at|repair|sort)", r"get (it|them|this|that) (fixed|repaired|sorted|replaced|looked at)",
     r"(have|has) been (off|out|broken|leaking|dripping) for", r"(so it|so that it|can it|could it) (can )?be (booked|fixed|looked at|sorted|repaired)",
@@ -216,7 +225,7 @@ ENQUIRY = phrases(
     r"can you (tell|let|confirm|advise)", r"could you (tell|let|confirm|advise)", r"(i'?d|i would) like to know", r"is it possible",
     r"do you (have|know|offer)", r"am i (able|allowed|entitled)", r"is there (a|any)", r"(quick|a) question", r"wondering (if|whether)",
     r"please (advise|confirm|let me know)", r"who (do|should|can) i (speak|talk|contact|ask|write)", r"how long (is|does|will|would)",
-    r"is there anything i can do", r"(could|can) you send me", r"do you publish",
+    r"is there anything i can do", r"(could|can) you (please )?send me", r"please send me (a|the|some|any|details|information)", r"do you publish",
     negatable=False,
 )
 WITHDRAWAL = phrases(
@@ -224,18 +233,30 @@ WITHDRAWAL = phrases(
     r"(no longer|don'?t) (wish|want|need) to (pursue|complain|continue|take (it|this) (any )?further)",
     r"(consider|treat) (my|the|this) complaint (as )?(closed|withdrawn|resolved)", r"(drop|dropping) (my|the|this) complaint",
     r"complaint (can be|can now be) (closed|withdrawn)", r"(i'?m|i am|we'?re|we are) withdrawing",
+    r"(please )?disregard my (email|e-mail|message|letter|complaint)", r"(do not|don'?t|no longer) (wish|want|need) to take (it|this|the matter|things|my complaint) (any )?further",
+    r"(you|u) can (now )?close (this|it)( off| now)?", r"(please )?close (this|it) (off|down|now)", r"no need (for you )?to (carry on|continue|take (it|this) further|pursue|investigate)",
+    r"withdraw (what i sent|my email|my e-mail|my message|it|this)", r"(consider|treat) (this|it|the matter) (as )?(closed|resolved|sorted)",
 )
 ESCALATION = phrases(
     r"escalat\w*", r"stage (2|two)", r"(next|second|final) stage", r"(review|reconsider|look at|re-?examine) (of )?(my|this|the|our) complaint( again)?",
     r"(complaint|it|this|decision) (to be |be )?(reviewed|looked at again|reconsidered)", r"(want|like|need|ask for|asking for|request) (a |the |your )?(manager|senior manager|senior|someone (more )?senior|director|supervisor)",
     r"(manager|someone senior|senior manager) to (look at|review|deal with|investigate)", r"take (this|it|my complaint|the matter|things) further",
     r"appeal (against )?(the|your|this)? ?(decision|outcome|response)?", r"request(ing)? a review", r"ask(ing)? for a review",
+    r"(someone|somebody|a person|an officer|a manager) (more )?senior", r"more senior (member of staff|officer|person|manager|colleague)",
+    r"(a |have a )?fresh (look|pair of eyes)", r"(looked at|look at (it|this|the whole thing)|looked into|considered) again", r"(whoever|the person|someone) (is )?above you",
+    r"pass (this|it) (on )?(up|to)( your)? (manager|boss|line manager|supervisor|superiors?|whoever)", r"independent (review|look|investigation)",
+    r"(someone|somebody) (who|that) (had|has|was) (nothing to do with|no involvement|not involved|not been involved)",
+    r"(passed|pass (it|this) on|referred|sent|put) (on )?(up )?to (a|the|your) (senior manager|manager|supervisor|director|line manager)",
+    r"put (my complaint|this|it) through to",
 )
 ABOUT_RESPONSE = phrases(
     r"(not|still not|am not|i'?m not) (happy|satisfied|content) with (your|the|this) (response|reply|decision|outcome|answer|letter|findings|investigation)",
     r"(don'?t|do not|cannot|can'?t|won'?t) accept (your|the|this) (response|reply|decision|outcome|answer|findings)",
     r"disagree with (your|the|this) (response|reply|decision|outcome|findings)", r"(your|the) (response|reply|decision|outcome) (is|was) (not|wrong|unacceptable|rubbish)",
     r"(still|remain) (not happy|unhappy|dissatisfied)", r"i am still not happy", r"doesn'?t (resolve|address|answer)",
+    r"(i|we) (do not|don'?t) agree with (your|the|this) (findings|decision|outcome|response|letter|answer|conclusion)",
+    r"(not|am not|i'?m not) accepting (this|your|the) (answer|response|decision|outcome|letter)",
+    r"(not|am not|i'?m not) (happy|satisfied|content) with (it|this|that|your letter)", r"(your|the) letter (does not|doesn'?t) (address|mention|explain|deal with)",
     negatable=False,
 )
 
@@ -264,7 +285,8 @@ REPRESENTATIVE = phrases(
     r"(with|have) (her|his|their) (consent|permission|authority)", r"acting for", r"authority to act", r"(mum|mother|dad|father)('s)? (flat|home|house|tenancy|boiler|property)",
     r"(asked|wanted) me to (write|email|e-mail|get in touch|contact|let you know)", r"i'?m (the|his|her|their) (carer|support worker|advocate|social worker)",
     r"i am (the|his|her|their) (carer|support worker|advocate|social worker)", r"(carer|advocate|support worker|social worker) for (mr|mrs|ms|miss|my|a)",
-    r"\((daughter|son|carer|advocate|niece|nephew|granddaughter|grandson)\)",
+    r"\((daughter|son|carer|advocate|niece|nephew|granddaughter|grandson)\)", r"on (his|her|their) behalf",
+    r"(asked|wanted) me to (deal with|handle|take over|look after|take this on)",
     negatable=False,
 )
 VULNERABILITY = phrases(
@@ -281,7 +303,9 @@ VULNERABILITY = phrases(
 HEALTH_SAFETY = phrases(
     r"damp\w*", r"mou?ld\w*", r"black spots", r"condensation", r"gas (leak|smell)", r"smell(s|ing)? (of )?gas", r"carbon monoxide", r"\bco alarm",
     r"exposed wir\w+", r"electric(al)? (shock|fault|hazard)", r"spark(s|ing)", r"live wire", r"bare wires", r"fuse ?box", r"burning smell",
-    r"fire (door|alarm|exit|risk|hazard|safety)", r"smoke alarm", r"structural\w*", r"(large |big |huge )?crack(s|ed)? (in|on|across) the (wall|ceiling|floor)",
+    r"fire (door|alarm|exit|risk|hazard|safety)", r"smoke alarm", r"(fell|fallen|tripped|slipped) (on|down|over|in)", r"injur\w+",
+    r"hurt (her|his|my|their|herself|himself|myself) ?(wrist|leg|arm|back|head|hip|ankle)?", r"rotten (floor|floorboards|joists|stairs|timber)",
+    r"floor\w*[^.\n]{0,40}\b(rotten|hole|giving way|collapsing)", r"(go|fall) through (it|the floor)", r"(plaster|ceiling)[^.\n]{0,20}\b(came down|fell|falling|come down)", r"structural\w*", r"(large |big |huge )?crack(s|ed)? (in|on|across) the (wall|ceiling|floor)",
     r"ceiling (has )?(collapsed|collapsing|falling|fell|caving)", r"collaps\w+", r"subsidence", r"no heating", r"no hot water", r"without (heating|hot water)",
     r"(heating|boiler)( has| is)? (broken|not working|stopped|packed up|off)", r"no (power|electricity)", r"asbestos", r"sewage", r"flood\w*",
     r"(water|leak\w*) (coming )?(through|from) the (ceiling|light)", r"rats?\b", r"mice", r"vermin", r"infestation", r"unsafe", r"dangerous",
@@ -295,12 +319,14 @@ REASONABLE_ADJUSTMENT = phrases(
     r"(can'?t|cannot|struggle to|unable to) (read|write|use email|use a computer)", r"easy[- ]read", r"\bbsl\b", r"sign language",
     r"hearing loop", r"braille", r"dyslex\w+", r"reasonable adjustment\w*", r"audio (version|format)", r"text (me )?(rather|instead)",
     r"(in|by) (polish|urdu|arabic|punjabi|bengali|somali|romanian|portuguese|spanish|french|gujarati|tigrinya|farsi|kurdish)",
+    r"(cannot|can'?t|unable to) use the (phone|telephone)", r"contact(ed)? (me )?by (text|email|e-mail|letter)( or (text|email|e-mail|letter))?( only)?",
+    r"(text|email|e-mail)( or (text|email|e-mail))? only", r"need to be contacted by",
 )
 ASB = phrases(
     r"anti[- ]?social", r"\basb\b", r"noise (from|coming from|next door|upstairs|downstairs)", r"noisy neighbour\w*", r"(loud|constant) (music|parties|banging|shouting)",
     r"harass\w*", r"intimidat\w*", r"drug (dealing|use|dealers)", r"dealing drugs", r"threaten\w* (me|us|my)", r"neighbour dispute", r"verbal abuse from",
     r"racial abuse", r"hate crime", r"vandal\w*", r"graffiti", r"shout\w* abuse", r"calling (us|me|my \w+) names", r"threw (something|stones|eggs|things)",
-    r"go back where", r"neighbour[^.\n]{0,60}\b(abuse|shouting|shouts|threaten\w*|noise|harass\w*|fighting|screaming|music|barking)",
+    r"go back where", r"shout\w* at (me|us|my|our)", r"(sort|sorting) (him|her|them|us|me) out", r"grass(ing)? (on|up)|grassing", r"neighbour[^.\n]{0,60}\b(abuse|shouting|shouts|threaten\w*|noise|harass\w*|fighting|screaming|music|barking)",
     r"(dog|dogs)[^.\n]{0,40}\b(barking|fouling|mess|loose|aggressive)", r"bark(s|ing)",
 )
 ABUSIVE = phrases(
@@ -312,7 +338,8 @@ ABUSIVE = phrases(
 ANONYMOUS = phrases(
     r"a concerned (resident|neighbour|tenant|member of the public|local)", r"anonymous\w*", r"(don'?t|do not|won'?t|will not|rather not|prefer not to) (want to )?(give|leave|share|say|tell you) my name",
     r"not giving my name", r"(without|won'?t) giving (my )?name", r"name withheld",
-    r"(rather not|prefer not to|don'?t want to|won'?t|will not) (say|give|tell you|share) (who i am|my name|my details)", negatable=False,
+    r"(rather not|prefer not to|don'?t want to|won'?t|will not) (say|give|tell you|share) (who i am|my name|my details)",
+    r"not (putting|giving|signing|leaving) my name", negatable=False,
 )
 ANONYMOUS_SIGNOFF = re.compile(r"(?im)^\s*(just |from )?(a|an) (concerned |worried |fed[- ]up |local )?(\w+ )?(tenant|resident|neighbour|local|customer)\s*$")
 OMBUDSMAN = phrases(r"ombudsm[ae]n", r"\bhos\b", negatable=False)

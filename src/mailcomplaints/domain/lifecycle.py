@@ -163,6 +163,8 @@ def response_sent(case: CaseFile, stage: int, at: datetime, actor: str = SYSTEM,
     if facts.responded_at is not None:
         return []
     facts.responded_at = at
+    if case.pending_escalation_at and case.state != "escalation_review":
+        case.pending_escalation_at = None  # a premature request is moot once the response has gone
     if outcome:
         facts.outcome = outcome
     if facts.acknowledged_at is None:
@@ -200,8 +202,12 @@ def escalation_requested(case: CaseFile, at: datetime, policy: Policy, cal: Work
     """A resident asks to escalate. Returns the verdict — accepted, late,
     premature or not_applicable — and the events. Late and premature requests
     are flagged for a person to decide; the tool never refuses by itself."""
-    if not case.is_complaint or case.stage >= policy.final_stage() or case.pending_escalation_at:
+    if not case.is_complaint or case.stage >= policy.final_stage():
         return "not_applicable", []
+    if case.pending_escalation_at:
+        if case.state == "escalation_review":
+            return "not_applicable", []  # a late request already waits for a person
+        case.pending_escalation_at = None  # a new request replaces an earlier premature one
     if case.state == "closed" and case.outcome == "withdrawn":
         return "not_applicable", []
     first = case.stages[case.stage]

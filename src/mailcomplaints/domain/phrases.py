@@ -26,7 +26,8 @@ class Phrases:
     negatable: bool = True
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_regex", re.compile(r"(?<![\w-])(" + "|".join(self.patterns) + r")(?![\w-])", re.I))
+        alternatives = "|".join(_spaces_match_any_whitespace(p) for p in self.patterns)
+        object.__setattr__(self, "_regex", re.compile(r"(?<![\w-])(" + alternatives + r")(?![\w-])", re.I))
 
     def find(self, text: str) -> str | None:
         """The first phrase found, or None. For a negatable rule a negated
@@ -41,10 +42,31 @@ class Phrases:
         return " ".join(matches[0].group(0).split()) if matches else None
 
 
+REPORTED = re.compile(r"\b(suggested|asked me to|told me to|wanted me to|advised me to|said (i|we) (should|could)|keeps? (asking|telling|ringing|saying))\b", re.I)
+
+
+def _spaces_match_any_whitespace(pattern: str) -> str:
+    """A space in a phrase matches any run of whitespace, line breaks included
+    (mail is wrapped anywhere); spaces inside [...] classes are left alone."""
+    out, in_class = [], False
+    for index, char in enumerate(pattern):
+        escaped = index > 0 and pattern[index - 1] == "\\"
+        if char == "[" and not escaped:
+            in_class = True
+        elif char == "]" and not escaped:
+            in_class = False
+        out.append(r"\s+" if char == " " and not in_class else char)
+    return "".join(out)
+
+
 def negated(text: str, start: int, window: int = 6) -> bool:
-    """Whether a negation stands among the few words before `start`, in the same sentence."""
-    before = text[max(0, start - 120):start]
-    clause = SENTENCE_BREAK.split(before)[-1]
+    """Whether a negation stands among the few words before `start`, in the
+    same sentence, or the sentence reports what someone else suggested."""
+    before = text[max(0, start - 200):start]
+    sentence = re.split(r"[.!?;]|\n\s*\n", before)[-1]
+    if REPORTED.search(sentence):
+        return True
+    clause = SENTENCE_BREAK.split(before)[-1] if "\n" in before[-60:] and not sentence.strip() else sentence
     clause = re.split(r"\b(but|however|although|though)\b", clause, flags=re.I)[-1]
     words = clause.split()[-window:]
     return bool(NEGATIONS.search(" ".join(words)))
@@ -55,9 +77,14 @@ DECLINED = re.compile(
     r"(want to |wish to |plan to |intend to )?(do that|do this|go down that|go that way|take that|involve|use them|make one|make a claim|pursue)", re.I)
 
 
+CONDITIONAL = re.compile(r"^[^.!?\n]{0,40}\b(but (i|we)('ll| will| would| may| might)|unless|if (it|this|that|you|things))", re.I)
+
+
 def declined_after(text: str, end: int) -> bool:
-    """The writer turns down what they just mentioned, in the next sentence or so."""
-    return bool(DECLINED.match(text[end:end + 200]))
+    """The writer turns down what they just mentioned, in the next sentence or
+    so — unless they keep it in reserve ("… but I will if it isn't sorted")."""
+    found = DECLINED.match(text[end:end + 200])
+    return bool(found) and not CONDITIONAL.match(text[end + found.end():end + found.end() + 80])
 
 
 def phrases(*patterns: str, negatable: bool = True) -> Phrases:

@@ -80,8 +80,9 @@ def forwarded_fingerprint(message: Message) -> str | None:
     lines = [line.lstrip("> ") for line in message.quoted.splitlines()]
     body_start = 0
     for index, line in enumerate(lines[:15]):
-        if HEADER_LINE.match(line) or not line.strip() or re.search(r"forwarded message|original message|wrote:$", line, re.I):
-            body_start = index + 1
+        if not (HEADER_LINE.match(line) or not line.strip() or re.search(r"forwarded message|original message|wrote:$", line, re.I)):
+            break
+        body_start = index + 1
     return fingerprint(split_reply("\n".join(lines[body_start:])).new_text)
 
 
@@ -90,7 +91,7 @@ def _known(reference: str | None, look: Lookups) -> str | None:
 
 
 def thread(message: Message, look: Lookups, refs: ReferenceFormat = DEFAULT) -> ThreadDecision:
-    for where, text in (("subject", message.subject), ("new_text", message.new_text)):
+    for where, text in (("new_text", message.new_text), ("subject", message.subject)):  # what they wrote beats an inherited subject
         for reference in references_in(text, refs):
             if look.case_exists(reference.upper()):
                 return ThreadDecision(reference.upper(), f"reference_in_{where}", reference.upper())

@@ -21,7 +21,7 @@ from mailcomplaints.drafting.compose import body_text, finalise
 from mailcomplaints.drafting.render import PLACEHOLDER
 from mailcomplaints.service.app import App
 from mailcomplaints.service.failpoints import failpoint
-from mailcomplaints.service.drafts import draft_bytes, sync_mailbox
+from mailcomplaints.service.drafts import draft_bytes, supersede, sync_mailbox
 from mailcomplaints.store import repository as repo
 from mailcomplaints.store.models import DraftRow, EventRow, MessageRow, OutboxRow
 
@@ -104,6 +104,9 @@ def _after_sent(app: App, session: Session, draft: DraftRow, at: datetime) -> No
         events = lifecycle.acknowledgement_sent(case, draft.stage, at, draft.approved_by or lifecycle.SYSTEM)
     elif draft.kind == "response":
         events = lifecycle.response_sent(case, draft.stage, at, draft.approved_by or lifecycle.SYSTEM, draft.outcome)
+        if case.pending_escalation_at is None:  # a premature request's letters are moot now
+            supersede(app, session, row, ("escalation_declined",), stage=draft.stage)
+            supersede(app, session, row, ("acknowledgement",), stage=draft.stage + 1)
     elif draft.kind == "escalation_declined":
         events = lifecycle.escalation_declined_sent(case, at, draft.approved_by or lifecycle.SYSTEM)
     elif draft.kind in ("compliment_thanks", "not_a_complaint"):

@@ -240,6 +240,9 @@ def _join_case(app: App, session: Session, row: CaseRow, message: Message, deliv
         events += changes
         extra.append({"name": f"escalation:{result}", "evidence": f"stage {stage_from} -> {result}"})
         planned = plans.for_escalation(result, stage_from)
+        if planned:  # a newer request's letters replace those of an earlier premature one
+            supersede(app, session, row, ("escalation_declined",), stage=stage_from)
+            supersede(app, session, row, ("acknowledgement",), stage=stage_from + 1)
         if result == "not_applicable":
             intent = "further_information"
     elif case.kind in BECOMES_COMPLAINT and verdict.has("dissatisfaction"):
