@@ -355,6 +355,39 @@ def reject(ctx: Context, draft_id: str, by: str, reason: str, as_json: bool) -> 
 
 # --- the rest -------------------------------------------------------------------------------
 
+@cli.command("log")
+@click.option("--name", required=True, help="Who made the complaint.")
+@click.option("--email", default="", help="Their email address, if they have one.")
+@click.option("--address", default="", help="Their postal address (letters go here when there is no email).")
+@click.option("--channel", type=click.Choice(["phone", "letter", "in_person", "social_media", "webform", "email"]), required=True)
+@click.option("--received", "received", default=None, help="When it was received (ISO 8601); default now.")
+@click.option("--summary", required=True, help="What they said, in a sentence or two.")
+@click.option("--kind", type=click.Choice(["complaint", "compliment", "service_request", "enquiry"]), default="complaint", show_default=True)
+@by_option
+@json_option
+@pass_context
+def log_cmd(ctx: Context, name: str, email: str, address: str, channel: str, received: str | None, summary: str,
+            kind: str, by: str, as_json: bool) -> None:
+    """Record a complaint made by phone, letter, in person or on social media."""
+    from mailcomplaints.service import casework
+    row = casework.log_contact(ctx.app, name=name, email=email, address=address, channel=channel,
+                               received=parse_now(received) if received else ctx.now, summary=summary, kind=kind, now=ctx.now, by=by)
+    _print_case(ctx, row.reference, as_json)
+
+
+@cli.command()
+@click.argument("draft_id")
+@click.option("--by", required=True, help="Who posted it.")
+@json_option
+@pass_context
+def posted(ctx: Context, draft_id: str, by: str, as_json: bool) -> None:
+    """Confirm an approved letter was posted (it counts as sent now)."""
+    from mailcomplaints.service.approval import posted as run
+    from mailcomplaints.service.queries import one_draft
+    run(ctx.app, draft_id, by, ctx.now)
+    emit(one_draft(ctx.app, draft_id), as_json, lambda d: click.echo(f"letter {d['id']} recorded as posted"))
+
+
 @cli.command()
 @json_option
 @pass_context

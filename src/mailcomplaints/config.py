@@ -68,6 +68,9 @@ class Settings:
     smtp: dict[str, Any] = field(default_factory=dict)
     source: str = ""
     references: ReferenceFormat = ReferenceFormat()
+    letters_folder: str = "letters"  # where PDF letters are written
+    auto_send: tuple[str, ...] = ()  # draft kinds that may go out without approval (off by default)
+    four_eyes: tuple[str, ...] = ("response",)  # kinds whose author may not approve them
 
 
 def _fail(source: str, key: str, problem: str) -> ConfigError:
@@ -200,4 +203,17 @@ def settings_from_table(table: dict[str, Any], source: str, base_dir: Path) -> S
     except ValueError as err:
         raise ConfigError(f"config {source}: [cases] {err}") from None
 
-    return Settings(landlord, team, mailbox, url, policy, calendar, base_dir, smtp, source, references)
+    letters_t = _section(table, source, "letters", False)
+    approval_t = _section(table, source, "approval", False)
+    kinds = ("acknowledgement", "extension", "response", "escalation_declined", "not_a_complaint", "compliment_thanks", "reminder")
+    auto_send = _get(approval_t, source, "approval.auto_send", list, [])
+    four_eyes = _get(approval_t, source, "approval.four_eyes", list, ["response"])
+    for key, values in (("auto_send", auto_send), ("four_eyes", four_eyes)):
+        unknown = [v for v in values if v not in kinds]
+        if unknown:
+            raise _fail(source, f"approval.{key}", f"names {unknown[0]!r}, which is not a draft kind; use {', '.join(kinds)}")
+    if "response" in auto_send:
+        raise _fail(source, "approval.auto_send", "may not include response: a person must approve every complaint response")
+
+    return Settings(landlord, team, mailbox, url, policy, calendar, base_dir, smtp, source, references,
+                    _get(letters_t, source, "letters.folder", str, "letters"), tuple(auto_send), tuple(four_eyes))

@@ -1,6 +1,10 @@
 """The demo's story, checked as a complaints manager would read it."""
 
+import email
+import email.policy
 import io
+
+import pypdf
 from datetime import datetime
 from pathlib import Path
 
@@ -82,8 +86,16 @@ def test_the_response_sent_is_the_one_the_officer_wrote(demo):
     app, _, folder = demo
     sent = [d for d in list_drafts(app) if d["kind"] == "response" and d["state"] == "sent"]
     assert len(sent) == 3
+    letters = 0
     for path in (folder / "mailbox" / ".Sent" / "cur").iterdir():
-        assert b"OFFICER TO COMPLETE" not in path.read_bytes()
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        assert "OFFICER TO COMPLETE" not in message.get_body(("plain",)).get_content()
+        for part in message.iter_attachments():
+            if part.get_content_type() == "application/pdf":
+                letters += 1
+                text = " ".join(page.extract_text() for page in pypdf.PdfReader(io.BytesIO(part.get_content())).pages)
+                assert "OFFICER TO COMPLETE" not in text  # the letter says what the officer wrote
+    assert letters >= 10
 
 
 def test_nothing_is_sent_twice(demo):

@@ -84,5 +84,5 @@ def test_schema_migrates_once_and_a_case_round_trips(postgres_url):
         # Reliance: 2 working days to acknowledge (Wed 25 Nov), 10 to respond from receipt (Mon 7 Dec)
         assert {(d.kind, d.due.isoformat()) for d in row.deadlines} == {("acknowledge", "2026-11-25"), ("respond", "2026-12-07")}
         assert [e.kind for e in row.events] == ["received", "acknowledged"]
-        assert session.execute(text("select version_num from alembic_version")).scalar() == "0003"
+        assert session.execute(text("select version_num from alembic_version")).scalar() == "0004"
     db.close()

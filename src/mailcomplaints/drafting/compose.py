@@ -20,7 +20,8 @@ def one_line(value: str, limit: int = 300) -> str:
 
 
 def compose(*, draft_id: str, message_id: str, sender_name: str, sender: str, to: list[str], cc: list[str],
-            subject: str, body: str, date: datetime, in_reply_to: str | None = None) -> bytes:
+            subject: str, body: str, date: datetime, in_reply_to: str | None = None, html: str | None = None,
+            pdf: bytes | None = None, pdf_name: str = "letter.pdf", automatic: bool = False) -> bytes:
     msg = EmailMessage(policy=email_policy.SMTP)
     msg["From"] = formataddr((one_line(sender_name), sender))
     msg["To"] = ", ".join(one_line(a) for a in to)
@@ -33,7 +34,14 @@ def compose(*, draft_id: str, message_id: str, sender_name: str, sender: str, to
         msg["In-Reply-To"] = in_reply_to
         msg["References"] = in_reply_to
     msg[DRAFT_HEADER] = draft_id
+    if automatic:  # sent with no person approving it: tell other robots not to answer (RFC 3834)
+        msg["Auto-Submitted"] = "auto-replied"
+        msg["X-Auto-Response-Suppress"] = "All"
     msg.set_content(body)
+    if html:
+        msg.add_alternative(html, subtype="html")
+    if pdf:
+        msg.add_attachment(pdf, maintype="application", subtype="pdf", filename=pdf_name)
     return msg.as_bytes()
 
 
@@ -51,4 +59,5 @@ def finalise(raw: bytes, message_id: str, date: datetime) -> bytes:
 def body_text(raw: bytes) -> str:
     msg = email.message_from_bytes(raw, policy=email_policy.default)
     part = msg.get_body(("plain",))
-    return part.get_content() if part is not None else ""
+    text = part.get_content() if part is not None else ""
+    return text.replace("\r\n", "\n")  # the mailbox copy has SMTP line endings; compare and store as we wrote it

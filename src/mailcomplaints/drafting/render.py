@@ -41,6 +41,12 @@ class Renderer:
         )
         self.env.filters["longdate"] = longdate
 
+    def email_html(self, kind: str, context: dict[str, Any]) -> str:
+        return self.env.get_template("email/_layout.html.j2").render(**context, kind=kind)
+
+    def letter_html(self, kind: str, context: dict[str, Any]) -> str:
+        return self.env.get_template("letters/_layout.html.j2").render(**context, kind=kind)
+
     def email_text(self, kind: str, context: dict[str, Any]) -> str:
         text = self.env.get_template(f"email/{kind}.txt.j2").render(**context)
         lines = "\n".join(line.rstrip() for line in text.strip().splitlines())

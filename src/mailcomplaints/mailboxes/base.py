@@ -42,6 +42,9 @@ class Mailbox(Protocol):
     def read_draft(self, mailbox_ref: str) -> bytes | None:
         """The draft as it is now — an officer may have edited it — or None if gone."""
 
+    def replace_draft(self, mailbox_ref: str, raw: bytes) -> None:
+        """Put a new version of a draft in place of the old (its letter re-rendered)."""
+
     def remove_draft(self, mailbox_ref: str) -> None:
         """Take a rejected or superseded draft out of the approval folder."""
 

@@ -10,10 +10,14 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from mailcomplaints.config import ConfigError, Settings
+from pathlib import Path
+
+from mailcomplaints.drafting.pdf import PdfRenderer
 from mailcomplaints.drafting.render import Renderer
 from mailcomplaints.mailboxes.base import Mailbox
 from mailcomplaints.mailboxes.maildir import MaildirMailbox
 from mailcomplaints.policies import redress_bodies
+from mailcomplaints.resources import shipped_dir
 from mailcomplaints.store.database import Database
 
 
@@ -39,6 +43,20 @@ class App:
     @cached_property
     def renderer(self) -> Renderer:
         return Renderer()
+
+    @cached_property
+    def pdf(self) -> PdfRenderer:
+        return PdfRenderer(shipped_dir("templates") / "letters" / "letter.css", allowed=[shipped_dir("templates"), *self.logo_files])
+
+    @property
+    def logo_files(self) -> list[Path]:
+        logo = self.settings.landlord.logo
+        return [self.settings.base_dir / logo] if logo and (self.settings.base_dir / logo).is_file() else []
+
+    @property
+    def letters_dir(self) -> Path:
+        folder = Path(self.settings.letters_folder)
+        return folder if folder.is_absolute() else self.settings.base_dir / folder
 
     @property
     def policy(self):

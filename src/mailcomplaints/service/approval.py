@@ -18,10 +18,10 @@ from sqlalchemy.orm import Session
 from mailcomplaints.domain import lifecycle
 from mailcomplaints.domain.threading import subject_key
 from mailcomplaints.drafting.compose import body_text, finalise
-from mailcomplaints.drafting.render import PLACEHOLDER
+from mailcomplaints.drafting.lint import lint
 from mailcomplaints.service.app import App
 from mailcomplaints.service.failpoints import failpoint
-from mailcomplaints.service.drafts import draft_bytes, supersede, sync_mailbox
+from mailcomplaints.service.drafts import draft_bytes, letter_from_officer, lint_facts, refresh, supersede, sync_mailbox
 from mailcomplaints.store import repository as repo
 from mailcomplaints.store.models import DraftRow, EventRow, MessageRow, OutboxRow
 
@@ -36,14 +36,6 @@ def current_text(app: App, draft: DraftRow) -> str:
     """The draft's body as it stands in the mailbox (officers edit there)."""
     raw = app.mailbox.read_draft(draft.mailbox_ref) if draft.mailbox_ref else None
     return body_text(raw) if raw else draft.body_text
-
-
-def lint(text: str) -> list[str]:
-    """Why a draft is not ready to go, in plain words (empty when it is)."""
-    problems = []
-    if PLACEHOLDER in text:
-        problems.append("it still has [[OFFICER TO COMPLETE]] placeholders")
-    return problems
 
 
 def _stage_response_approver(session: Session, case_id: int, stage: int) -> str | None:
@@ -64,13 +56,21 @@ def approve(app: App, draft_id: str, by: str, now: datetime, override: str | Non
             draft.kind == "escalation_declined" or (draft.kind == "acknowledgement" and draft.stage > case.stage))
         if awaits_decision:
             raise Refused(f"case {case.reference} has an escalation waiting for a decision: run `mailcomplaints decide {case.reference} accept-escalation` or `decline-escalation` first")
-        problems = lint(current_text(app, draft))
+        text, facts = current_text(app, draft), lint_facts(app, draft, now)
+        problems = lint(text, facts)
+        if problems and text.strip() == draft.body_text.strip():  # untouched by an officer: bring it up to date
+            refresh(app, draft, now)
+            problems = lint(draft.body_text, facts)
         if draft.kind == "response" and draft.stage == 2:
             first = _stage_response_approver(session, case.id, 1)
             if first and first.strip().lower() == by.strip().lower():
                 problems.append(f"{by} approved the stage 1 response, and the Code (6.13) wants a different person at stage 2")
+        if draft.kind in app.settings.four_eyes and draft.author and draft.author.strip().lower() == by.strip().lower():
+            problems.append(f"{by} wrote this {draft.kind.replace('_', ' ')}, and another person must approve it")
         if problems and not override:
-            raise Refused(f"draft {draft.id} cannot be approved because {' and '.join(problems)}; fix it, or approve with --override REASON")
+            raise Refused(f"draft {draft.id} cannot be approved: {'; '.join(problems)}. Fix it, or approve with --override REASON")
+        if text.strip() != draft.body_text.strip():
+            letter_from_officer(app, draft, text, now)
         draft.state, draft.approved_by, draft.approved_at = "approved", by.strip(), now
         draft.override_reason = override if problems else None
         session.add(EventRow(case=case, kind="approved", at=now, actor=by.strip(), stage=draft.stage,
@@ -120,7 +120,8 @@ def send_approved(app: App, now: datetime) -> list[DraftRow]:
     """Send every approved draft once. Returns the drafts sent."""
     sent = []
     with app.db.transaction() as session:
-        ids = list(session.scalars(select(DraftRow.id).where(DraftRow.state.in_(("approved", "sending"))).order_by(DraftRow.created_at)))
+        ids = list(session.scalars(select(DraftRow.id).where(DraftRow.state.in_(("approved", "sending")), DraftRow.postal.is_(False))
+                                   .order_by(DraftRow.created_at)))
     for draft_id in ids:
         sent_draft = _send_one(app, draft_id, now)
         if sent_draft is not None:
@@ -138,11 +139,14 @@ def _send_one(app: App, draft_id: str, now: datetime) -> DraftRow | None:
         if session.scalar(select(OutboxRow).where(OutboxRow.draft_id == draft.id)) is None:
             session.add(OutboxRow(draft_id=draft.id, message_id=draft.message_id, state="sending", started_at=now))
         mailbox_ref, message_id = draft.mailbox_ref, draft.message_id
-        fallback = draft_bytes(app, draft, now)
+        fallback = None if mailbox_ref else draft_bytes(app, draft, now, with_letter=True)
     # 2. the backend call, outside any transaction; after a crash, look in Sent first
     failpoint("send.recorded")
     if not (resuming and app.mailbox.was_sent(message_id)):
         raw = app.mailbox.read_draft(mailbox_ref) if mailbox_ref else None
+        if raw is None and fallback is None:  # the officer's copy has gone from the mailbox: send ours
+            with app.db.transaction() as session:
+                fallback = draft_bytes(app, repo.draft_by_id(session, draft_id), now, with_letter=True)
         final = finalise(raw or fallback, message_id, now)
         sent_copy = app.mailbox.send(mailbox_ref, final)
         text = body_text(final)
@@ -162,4 +166,22 @@ def _send_one(app: App, draft_id: str, now: datetime) -> DraftRow | None:
                                    subject_key=subject_key(draft.subject)))
         _after_sent(app, session, draft, now)
         log.info("sent draft=%s case=%s kind=%s", draft.id, draft.case.reference, draft.kind)
+        return draft
+
+
+def posted(app: App, draft_id: str, by: str, now: datetime) -> DraftRow:
+    """An officer confirms an approved letter was posted: it counts as sent then."""
+    with app.db.transaction() as session:
+        draft = repo.draft_by_id(session, draft_id)
+        if not draft.postal:
+            raise Refused(f"draft {draft.id} goes by email; `mailcomplaints send` sends it")
+        if draft.state != "approved":
+            raise Refused(f"draft {draft.id} is {draft.state}; a letter is approved before it is posted")
+        draft.state, draft.sent_at, draft.sent_text = "sent", now, current_text(app, draft)
+        if draft.mailbox_ref:
+            app.mailbox.remove_draft(draft.mailbox_ref)
+            draft.mailbox_ref = None
+        session.add(EventRow(case=draft.case, kind="posted", at=now, actor=by, stage=draft.stage,
+                             detail={"draft": draft.id, "draft_kind": draft.kind, "pdf": draft.pdf_path}))
+        _after_sent(app, session, draft, now)
         return draft

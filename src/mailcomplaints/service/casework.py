@@ -97,8 +97,8 @@ def plan_draft(app: App, reference: str, kind: str, now: datetime, by: str,
                 raise lifecycle.LifecycleError(f"{outcome!r} is not a stage outcome {app.policy.landlord} uses; use one of {allowed}")
         if kind == "response" and row.kind != "complaint":
             raise lifecycle.LifecycleError(f"case {row.reference} is a {row.kind.replace('_', ' ')}, which gets no complaint response")
-        supersede(app, session, row, (kind,), stage=stage)
         draft = create_draft(app, session, row, PlannedDraft(kind, stage, to_team=kind == "reminder"), now, outcome=normalised)
+        draft.author = by
         _change(app, session, row, lambda c: [lifecycle.Event("drafted", now, by, stage=stage, detail={"draft": draft.id, "draft_kind": kind, "outcome": normalised})])
     sync_mailbox(app, now)
     with app.db.transaction() as session:
@@ -132,5 +132,41 @@ def confirm(app: App, message_id: str, what: str, now: datetime, by: str) -> Cas
         _change(app, session, row, change)
         if what != "neither":
             supersede(app, session, row, ("acknowledgement",) if what == "acknowledgement" else ("acknowledgement", "response"), stage=row.stage)
+    sync_mailbox(app, now)
+    return row
+
+
+CHANNELS = ("phone", "letter", "in_person", "social_media", "email", "webform")
+
+
+def log_contact(app: App, *, name: str, email: str, address: str, channel: str, received: datetime, summary: str,
+                kind: str, now: datetime, by: str) -> CaseRow:
+    """A complaint (or compliment...) made by phone, letter, in person or on social
+    media: the same case, deadlines and drafts as one by email. With no email
+    address, its drafts are letters to post."""
+    from mailcomplaints.drafting import plans
+
+    if channel not in CHANNELS:
+        raise lifecycle.LifecycleError(f"{channel!r} is not a channel; use one of {', '.join(CHANNELS)}")
+    if not name.strip() or not summary.strip():
+        raise lifecycle.LifecycleError("give the person's --name and a --summary of what they said")
+    if email and "@" not in email:
+        raise lifecycle.LifecycleError(f"--email {email!r} is not an email address")
+    if not email and not address.strip():
+        raise lifecycle.LifecycleError("give an --email or a postal --address, so the reply can reach them")
+    if received > now:
+        raise lifecycle.LifecycleError("--received is later than now")
+    with app.db.transaction() as session:
+        case, events = lifecycle.open_case("NEW", kind, received, by)
+        events[0].reason = f"logged from a {channel.replace('_', ' ')} contact"
+        events[0].detail.update(channel=channel, summary=summary.strip()[:2000])
+        row = repo.new_case_row(session, case, app.settings.references)
+        row.channel, row.subject = channel, summary.strip().splitlines()[0][:200]
+        row.complainant_name, row.complainant_email, row.postal_address = name.strip(), email.strip().lower(), address.strip()
+        if not plans.for_new_case(kind):
+            events += lifecycle.close(case, None, received, by, f"{kind} with no reply planned")
+        repo.save_case(session, row, case, events, app.policy, app.calendar)
+        for planned in plans.for_new_case(kind):
+            create_draft(app, session, row, planned, now).author = by
     sync_mailbox(app, now)
     return row

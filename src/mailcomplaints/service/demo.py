@@ -180,10 +180,12 @@ class Replay:
         draft = casework.plan_draft(self.app, reference, "response", now, OFFICER, outcome=outcome)
         box = self.app.mailbox
         message = email.message_from_bytes(box.read_draft(draft.mailbox_ref), policy=email_policy.SMTP)
-        body = message.get_content()
-        for label, text in FILLED_IN.items():
-            body = body.replace(f"[[OFFICER TO COMPLETE: {label}]]", text)
-        message.set_content(body)
+        for part in message.walk():  # as a mail client does: the text and the HTML part
+            if part.get_content_type() in ("text/plain", "text/html"):
+                body = part.get_content()
+                for label, text in FILLED_IN.items():
+                    body = body.replace(f"[[OFFICER TO COMPLETE: {label}]]", text)
+                part.set_content(body, subtype=part.get_content_subtype())
         box.replace_draft(draft.mailbox_ref, message.as_bytes())
         approve(self.app, draft.id, MANAGER, now)
         send_approved(self.app, now)

@@ -1,7 +1,8 @@
 """`tick`: the scheduled work, run once (the daemon runs it continuously).
 
-Raises `response_overdue` when a response date passes, drafts one reminder to
-the team for each deadline that falls due or goes overdue, and closes cases
+Raises `response_overdue` when a response date passes, drafts a reminder to
+the team when a deadline is two working days away (and again if it goes
+overdue), supersedes reminders once their deadlines are met, and closes cases
 whose escalation window ended unused. Idempotent: running it twice at the
 same `now` changes nothing the second time.
 """
@@ -17,13 +18,14 @@ from sqlalchemy import select
 from mailcomplaints.domain import lifecycle
 from mailcomplaints.drafting.plans import PlannedDraft
 from mailcomplaints.service.app import App
-from mailcomplaints.service.drafts import create_draft, sync_mailbox
+from mailcomplaints.domain.calendar import local
+from mailcomplaints.service.drafts import create_draft, supersede, sync_mailbox
 from mailcomplaints.service.views import deadline_objects
 from mailcomplaints.store import repository as repo
 from mailcomplaints.store.models import CaseRow, EventRow
 
 log = logging.getLogger("mailcomplaints.tick")
-REMIND_ON = ("due_today", "overdue")
+REMIND_WORKING_DAYS = 2  # remind the team this many working days before a deadline
 
 
 @dataclass
@@ -48,23 +50,39 @@ def tick(app: App, now: datetime) -> TickResult:
             if closing:
                 result.closed.append(row.reference)
             repo.save_case(session, row, case, events + closing, app.policy, app.calendar)
-            if not closing:
+            if closing:
+                supersede(app, session, row)
+            else:
                 result.reminders += _remind(app, session, row, now)
     sync_mailbox(app, now)
     return result
 
 
+def _phase(app: App, deadline, now: datetime) -> str | None:
+    """'due_soon' within two working days, 'overdue' after; None otherwise."""
+    if deadline.kind == "escalation_window" or deadline.met_at is not None:
+        return None
+    if deadline.status(now) == "overdue":
+        return "overdue"
+    return "due_soon" if app.calendar.working_days_between(local(now).date(), deadline.due) <= REMIND_WORKING_DAYS else None
+
+
 def _remind(app: App, session, row: CaseRow, now: datetime) -> int:
-    """One reminder per deadline per status (due today, then overdue)."""
+    """One reminder per deadline as it comes within two working days, and one
+    more if it goes overdue; a reminder no deadline needs any more is superseded."""
+    near = [(d, _phase(app, d, now)) for d in deadline_objects(row)]
+    near = [(d, phase) for d, phase in near if phase]
+    if not near:
+        supersede(app, session, row, ("reminder",))
+        return 0
     already = {tuple(e.detail.get("key", ())) for e in row.events if e.kind == "reminded"}
-    due = [d for d in deadline_objects(row) if d.kind != "escalation_window" and d.status(now) in REMIND_ON]
-    fresh = [d for d in due if (d.kind, d.stage, d.due.isoformat(), d.status(now)) not in already]
+    fresh = [(d, phase) for d, phase in near if (d.kind, d.stage, d.due.isoformat(), phase) not in already]
     if not fresh:
         return 0
-    items = [{"kind": d.kind, "stage": d.stage, "due": d.due, "status": d.status(now)} for d in due]
+    items = [{"kind": d.kind, "stage": d.stage, "due": d.due, "status": d.status(now)} for d, _ in near]
     create_draft(app, session, row, PlannedDraft("reminder", row.stage, to_team=True), now, due_items=items)
-    for d in fresh:
+    for d, phase in fresh:
         session.add(EventRow(case=row, kind="reminded", at=now, actor=lifecycle.SYSTEM, stage=d.stage,
-                             detail={"key": [d.kind, d.stage, d.due.isoformat(), d.status(now)]}))
+                             detail={"key": [d.kind, d.stage, d.due.isoformat(), phase]}))
     log.info("reminder case=%s deadlines=%d", row.reference, len(fresh))
     return 1

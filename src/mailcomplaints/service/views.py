@@ -27,6 +27,7 @@ def draft_dict(draft: DraftRow, with_case: bool = False) -> dict[str, Any]:
         "subject": draft.subject, "to": list(draft.to_addrs), "cc": list(draft.cc_addrs or []), "outcome": draft.outcome,
         "created_at": _iso(draft.created_at), "approved_by": draft.approved_by, "approved_at": _iso(draft.approved_at),
         "override_reason": draft.override_reason, "sent_at": _iso(draft.sent_at),
+        "postal": draft.postal, "pdf": draft.pdf_path, "author": draft.author,
     }
     if with_case:
         out = {"case": draft.case.reference, **out}
@@ -68,6 +69,7 @@ def case_dict(case: CaseRow, now: datetime, default_officer: str, detail: bool =
         "escalation_pending": case.pending_escalation_at is not None,
         "linked_to": case.linked_to,
         "copy_to": list(case.copy_to or []),
+        "channel": case.channel, "postal_address": case.postal_address or "",
     }
     answered = {e.detail.get("message_id") for e in case.events if e.kind == "answered"}
     out["questions"] = [{"message_id": e.detail.get("message_id"), "could_meet": e.detail.get("could_meet", []),

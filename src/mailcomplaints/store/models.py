@@ -57,6 +57,7 @@ class CaseRow(Base):
     window_ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     linked_to: Mapped[str | None] = mapped_column(String(20))  # an earlier case this one follows on from
     copy_to: Mapped[list[Any]] = mapped_column(JSON, default=list)  # others answered too (a group, the resident an MP wrote for)
+    postal_address: Mapped[str] = mapped_column(Text, default="")  # for letters to post (complaints logged by phone or letter)
 
     stages: Mapped[list["StageRow"]] = relationship(back_populates="case", cascade="all, delete-orphan", order_by="StageRow.stage")
     messages: Mapped[list["MessageRow"]] = relationship(back_populates="case", order_by="MessageRow.received_at")
@@ -161,6 +162,9 @@ class DraftRow(Base):
     reject_reason: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sent_text: Mapped[str | None] = mapped_column(Text)  # what actually went, after any officer edits
+    author: Mapped[str | None] = mapped_column(String(200))  # who asked for it (four-eyes: not its approver)
+    postal: Mapped[bool] = mapped_column(Boolean, default=False)  # a letter to post: "sent" when an officer confirms posting
+    pdf_path: Mapped[str | None] = mapped_column(Text)  # the letter, as rendered for the mailbox copy
 
     case: Mapped[CaseRow] = relationship(back_populates="drafts")
 
