@@ -103,3 +103,33 @@ def test_processing_the_same_mailbox_twice_gives_the_same_cases(make_landlord):
         landlord.json("ingest", now=AT + timedelta(hours=1))
     first.json("ingest", now=AT + timedelta(hours=2))
     assert snapshot(first) == snapshot(second)
+
+
+def test_send_killed_at_random_moments_sends_each_draft_exactly_once(make_landlord):
+    import random
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    landlord = make_landlord()
+    for n in range(8):
+        landlord.deliver(make_email(f"Resident {n} <r{n}@example.net>", f"Repair {n}",
+                                    f"I want to make a complaint: repair {n} has not been done and nobody has come.",
+                                    message_id=f"<kill-{n}@example.net>"), AT + timedelta(minutes=n))
+    landlord.json("ingest", now=AT + timedelta(hours=1))
+    approved = [d for d in landlord.json("drafts") if d["state"] == "pending"]
+    for draft in approved:
+        landlord.ok("approve", draft["id"], "--by", "Priya Shah")
+    chance = random.Random(20261123)
+    command = [sys.executable, "-m", "mailcomplaints.cli", "--config", str(landlord.config),
+               "--now", (AT + timedelta(hours=2)).isoformat(), "send"]
+    for _ in range(12):
+        process = subprocess.Popen(command, cwd=landlord.root, env=landlord.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(chance.uniform(0.3, 1.2))  # start-up is ~0.5 s: most kills land somewhere inside the sending
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    landlord.json("send", now=AT + timedelta(hours=3))
+    sent = Counter(message_id_of(p.read_bytes()) for p in landlord.sent_files())
+    assert sent == Counter({d["message_id"]: 1 for d in approved})
+    assert {d["state"] for d in landlord.json("drafts")} == {"sent"}

@@ -1,0 +1,69 @@
+"""How long one PDF letter takes, beside WeasyPrint rendering a bare one-page
+HTML of the same length on the same machine (the issue's target: within 1.5x).
+
+Usage: .venv/bin/python bench/pdf_letters.py [--runs N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+import tempfile
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import weasyprint
+
+from mailcomplaints.config import load_config
+from mailcomplaints.domain.calendar import LONDON
+from mailcomplaints.service.app import App
+from mailcomplaints.service.drafts import render_context
+from mailcomplaints.service.pipeline import ingest
+from mailcomplaints.service.setup import config_text
+from mailcomplaints.store import repository as repo
+
+AT = datetime(2026, 11, 23, 10, 0, tzinfo=LONDON)
+
+
+def timed(fn, runs: int) -> list[float]:
+    fn()  # warm up: the first render loads fonts
+    out = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - start)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=30)
+    runs = parser.parse_args().runs
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        (root / "mailcomplaints.toml").write_text(config_text(landlord="Reliance Housing", policy="reliance",
+                                                              address="complaints@landlord.example.org",
+                                                              mailbox_path="mailbox", database_path="db.sqlite"))
+        app = App(load_config(root / "mailcomplaints.toml"))
+        (app.mailbox.root / "new" / f"{int(AT.timestamp())}.bench.test").write_bytes(
+            b"From: Jane Doe <jane@example.net>\nTo: complaints@landlord.example.org\nSubject: Damp in my bedroom\n"
+            b"Message-ID: <bench-1@example.net>\n\nI want to make a complaint: nobody has fixed the damp.\n")
+        ingest(app, AT + timedelta(minutes=1))
+        with app.db.transaction() as session:
+            case = repo.case_by_reference(session, "CMP-000001")
+            letter = app.renderer.letter_html("acknowledgement", render_context(app, case, "acknowledgement", 1, AT))
+        words = re.sub(r"<[^>]+>", " ", letter)
+        bare = "<html><body><p>" + " ".join(words.split()) + "</p></body></html>"
+        ours = timed(lambda: app.pdf.render(letter), runs)
+        plain = timed(lambda: weasyprint.HTML(string=bare).write_pdf(), runs)
+        app.close()
+    ours_ms, plain_ms = statistics.median(ours) * 1000, statistics.median(plain) * 1000
+    print(f"letter (acknowledgement, A4, letterhead, page numbers): median {ours_ms:.0f} ms over {runs} runs")
+    print(f"bare one-page HTML of the same text:                   median {plain_ms:.0f} ms over {runs} runs")
+    print(f"ratio {ours_ms / plain_ms:.2f} (target: at most 1.5)")
+
+
+if __name__ == "__main__":
+    main()
