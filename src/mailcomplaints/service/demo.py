@@ -253,7 +253,9 @@ def summarise(app: App, now: datetime, folder: Path, console: Console) -> None:
     for d in waiting:
         console.print(f"  {d['id']}  {d['case']}  {d['kind'].replace('_', ' ')} (stage {d['stage']}) to {', '.join(d['to'])}")
     sent = sum(1 for d in drafts if d["state"] == "sent")
-    console.print(f"\n{sent} letters were sent (copies in {folder}/mailbox/.Sent). Explore with:")
+    letters = sorted(app.letters_dir.rglob("*.pdf"))
+    console.print(f"\n{sent} replies were sent (copies in {folder}/mailbox/.Sent), each with its PDF letter;")
+    console.print(f"{len(letters)} PDF letters are in {app.letters_dir}/ (one folder per case). Explore with:")
     config = folder / "mailcomplaints.toml"
     command = os.path.relpath(sys.argv[0]) if Path(sys.argv[0]).name == "mailcomplaints" else "mailcomplaints"
     for args in ("case CMP-000001", "drafts", "cases --json"):

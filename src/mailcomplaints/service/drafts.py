@@ -87,7 +87,7 @@ def render_context(app: App, case: CaseRow, kind: str, stage: int, now: datetime
     logo = app.logo_files
     context = {
         "case": {"reference": case.reference, "subject": clean_subject(case.subject), "flags": list(case.flags or []),
-                 "state": case.state, "stage": case.stage},
+                 "state": case.state, "stage": case.stage, "kind": case.kind},
         "landlord": app.settings.landlord,
         "team": app.settings.team,
         "mailbox_address": app.settings.mailbox.address,
