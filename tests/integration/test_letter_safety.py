@@ -38,6 +38,13 @@ def listener():
     server.shutdown()
 
 
+def landlord_app(folder) -> App:
+    (folder / "mailcomplaints.toml").write_text(config_text(landlord="Reliance Housing", policy="reliance",
+                                                            address="complaints@landlord.example.org",
+                                                            mailbox_path="mailbox", database_path="db.sqlite"))
+    return App(load_config(folder / "mailcomplaints.toml"))
+
+
 def hostile_complaint(base: str) -> bytes:
     html = f"""<html><head><link rel="stylesheet" href="{base}/style.css">
 <style>body {{ background: url('{base}/bg.png') }} @import url("{base}/import.css");</style></head>
@@ -51,10 +58,7 @@ def hostile_complaint(base: str) -> bytes:
 
 def test_a_hostile_html_complaint_renders_with_no_fetch_attempted(tmp_path, listener):
     base, hits = listener
-    (tmp_path / "mailcomplaints.toml").write_text(config_text(landlord="Reliance Housing", policy="reliance",
-                                                              address="complaints@landlord.example.org",
-                                                              mailbox_path="mailbox", database_path="db.sqlite"))
-    app = App(load_config(tmp_path / "mailcomplaints.toml"))
+    app = landlord_app(tmp_path)
     (app.mailbox.root / "new" / f"{int(AT.timestamp())}.hostile.test").write_bytes(hostile_complaint(base))
     ingest(app, AT + timedelta(minutes=1))
     (draft,) = list_drafts(app)
@@ -67,10 +71,7 @@ def test_a_hostile_html_complaint_renders_with_no_fetch_attempted(tmp_path, list
 
 def test_the_fetcher_refuses_anything_outside_its_folders(tmp_path, listener):
     base, hits = listener
-    (tmp_path / "mailcomplaints.toml").write_text(config_text(landlord="Reliance Housing", policy="reliance",
-                                                              address="complaints@landlord.example.org",
-                                                              mailbox_path="mailbox", database_path="db.sqlite"))
-    app = App(load_config(tmp_path / "mailcomplaints.toml"))
+    app = landlord_app(tmp_path)
     html = (f'<html><head><link rel="stylesheet" href="{base}/style.css"><style>p {{ background: url("{base}/bg.png") }}</style></head>'
             f'<body><p>x</p><img src="{base}/a.gif"><img src="file:///etc/passwd"><img src="data:image/png;base64,iVBORw0KGgo="></body></html>')
     pdf = app.pdf.render(html)  # even markup that reached the renderer fetches nothing
