@@ -292,19 +292,20 @@ def _print_case(ctx: Context, reference: str, as_json: bool) -> None:
 
 @cli.command()
 @click.option("--state", default=None, help="Only drafts in this state.")
+@click.option("--all", "show_all", is_flag=True, help="Also sent, rejected and superseded drafts (the table shows those waiting).")
 @json_option
 @pass_context
-def drafts(ctx: Context, state: str | None, as_json: bool) -> None:
-    """List drafts, each with its case."""
+def drafts(ctx: Context, state: str | None, show_all: bool, as_json: bool) -> None:
+    """List drafts, each with its case (--json: every draft)."""
     from mailcomplaints.service.queries import list_drafts
 
     def human(items: list[dict]) -> None:
-        table = Table(title=f"{len(items)} drafts")
-        for col in ("id", "case", "kind", "stage", "state", "to", "subject"):
-            table.add_column(col)
-        for d in items:
-            table.add_row(d["id"], d["case"], d["kind"], str(d["stage"]), d["state"], ", ".join(d["to"]), d["subject"])
-        console.print(table)
+        if not (state or show_all):
+            items = [d for d in items if d["state"] in ("pending", "approved", "sending")]
+        click.echo(f"{len(items)} drafts{'' if state or show_all else ' waiting'}")
+        for d in items:  # one line each, identifiers first: readable at any width
+            to = ", ".join(d["to"]) or ("by post" if d.get("postal") else "")
+            click.echo(f"{d['id']}  {d['case']}  {d['state']:<9} {d['kind'].replace('_', ' ')}, stage {d['stage']}, to {to}: {d['subject']}")
 
     emit(list_drafts(ctx.app, state), as_json, human)
 
