@@ -132,15 +132,14 @@ def run(ctx: Context, interval: int, once: bool) -> None:
 # --- cases ---------------------------------------------------------------------------
 
 def _cases_table(items: list[dict]) -> None:
-    table = Table(title=f"{len(items)} cases")
-    for col in ("reference", "kind", "stage", "state", "complainant", "next deadline", "flags"):
-        table.add_column(col)
-    for c in items:
+    click.echo(f"{len(items)} cases")
+    for c in items:  # one line each, reference first: readable at any width
         open_deadlines = [d for d in c["deadlines"] if d["status"] in ("pending", "due_today", "overdue") and d["kind"] != "escalation_window"]
         nxt = min(open_deadlines, key=lambda d: d["due"], default=None)
-        table.add_row(c["reference"], c["kind"], str(c["stage"]), c["state"], c["complainant"]["email"],
-                      f"{nxt['kind']} {nxt['due']} ({nxt['status']})" if nxt else "", ", ".join(c["flags"]))
-    console.print(table)
+        due = f"; next: {nxt['kind']} {nxt['due']} ({nxt['status'].replace('_', ' ')})" if nxt else ""
+        flags = f"; flags: {', '.join(c['flags'])}" if c["flags"] else ""
+        click.echo(f"{c['reference']}  {c['kind'].replace('_', ' ')}, stage {c['stage']}, {c['state'].replace('_', ' ')}"
+                   f" - {c['complainant']['email'] or c['complainant']['name']}{due}{flags}")
 
 
 @cli.command()
