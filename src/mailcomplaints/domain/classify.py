@@ -22,14 +22,14 @@ from typing import Callable
 
 from mailcomplaints.domain.calendar import local
 from mailcomplaints.domain.phrases import Phrases, phrases
-from mailcomplaints.domain.references import ANY_REFERENCE
+from mailcomplaints.domain.references import OUR_LABEL
 from mailcomplaints.mail.message import Message
 
 INTENTS = (
     "new_complaint", "further_information", "escalation_request", "compliment",
     "service_request", "enquiry", "withdrawal", "machine", "other",
 )
-OUR_SUBJECT = re.compile(rf"\b(your complaint|your request|thank you|reminder)\s+{ANY_REFERENCE}\s*-?\s*", re.I)
+OUR_SUBJECT = re.compile(rf"\b{OUR_LABEL}", re.I)
 REPLY_PREFIX = re.compile(r"^\s*((re|fw|fwd|aw|sv|tr|wg|antw|vs)\s*(\[\d+\])?\s*:\s*|\[(external|ext)\]\s*)+", re.I)
 
 

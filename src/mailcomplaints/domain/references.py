@@ -10,6 +10,12 @@ from functools import cached_property
 # Any reference-shaped token, for stripping our own labels whatever the format.
 ANY_REFERENCE = r"[A-Za-z][A-Za-z0-9]{0,9}-\d{3,10}"
 
+# The label our drafts' subjects start with ("Your complaint CMP-000123 - …"), by draft kind.
+# Written by the drafting service, recognised by threading and classification.
+SUBJECT_LABELS = {"compliment_thanks": "Thank you", "not_a_complaint": "Your request", "reminder": "Reminder"}
+DEFAULT_SUBJECT_LABEL = "Your complaint"
+OUR_LABEL = rf"({'|'.join(re.escape(label.lower()) for label in (DEFAULT_SUBJECT_LABEL, *SUBJECT_LABELS.values()))})\s+{ANY_REFERENCE}\s*-?\s*"
+
 
 @dataclass(frozen=True)
 class ReferenceFormat:

@@ -20,12 +20,12 @@ import re
 from dataclasses import dataclass
 from typing import Protocol
 
-from mailcomplaints.domain.references import ANY_REFERENCE, DEFAULT, ReferenceFormat
+from mailcomplaints.domain.references import ANY_REFERENCE, DEFAULT, OUR_LABEL, ReferenceFormat
 from mailcomplaints.mail.message import Message
 from mailcomplaints.mail.quotes import split_reply
 
 PREFIXES = re.compile(r"^\s*((re|fw|fwd|aw|sv|tr|wg|antw|vs|odp|ynt)\s*(\[\d+\])?\s*:\s*|\[[^\]]{1,20}\]\s*|\((external|ext)\)\s*)+", re.I)
-OUR_LABEL = re.compile(rf"^\s*(your complaint|your request|thank you|reminder)\s+{ANY_REFERENCE}\s*-?\s*", re.I)
+OUR_LABEL_START = re.compile(rf"^\s*{OUR_LABEL}", re.I)
 REFERENCE_SHAPED = re.compile(rf"(?<![\w-]){ANY_REFERENCE}(?![\w-])")
 GENERIC_SUBJECTS = {"", "complaint", "complaints", "repair", "repairs", "help", "hello", "hi", "enquiry", "query",
                     "no subject", "(no subject)", "urgent", "question", "formal complaint", "re", "fw"}
@@ -58,7 +58,7 @@ def subject_key(subject: str) -> str:
     """'RE: FW: [EXTERNAL] Your complaint CMP-000001 - Damp  in bedroom' -> 'damp in bedroom'."""
     text = subject or ""
     for _ in range(3):  # prefixes and labels can alternate
-        text = OUR_LABEL.sub("", PREFIXES.sub("", text))
+        text = OUR_LABEL_START.sub("", PREFIXES.sub("", text))
     text = REFERENCE_SHAPED.sub("", text)
     return " ".join(re.sub(r"[^\w£ ]+", " ", text.lower()).split())[:200]
 

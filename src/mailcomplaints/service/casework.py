@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailcomplaints.domain import lifecycle
@@ -13,7 +12,7 @@ from mailcomplaints.drafting.plans import PlannedDraft, superseded_by_decision
 from mailcomplaints.service.app import App
 from mailcomplaints.service.drafts import create_draft, render_context, supersede, sync_mailbox
 from mailcomplaints.store import repository as repo
-from mailcomplaints.store.models import CaseRow, DraftRow, MessageRow
+from mailcomplaints.store.models import CaseRow, DraftRow
 
 DRAFT_KINDS = ("acknowledgement", "extension", "response", "escalation_declined", "not_a_complaint", "compliment_thanks", "reminder")
 
@@ -113,12 +112,11 @@ def confirm(app: App, message_id: str, what: str, now: datetime, by: str) -> Cas
     complaint, answered it, or neither. The deadline is met at the time it was sent."""
     if what not in CONFIRMABLE:
         raise lifecycle.LifecycleError(f"{what!r} is not an answer; use one of {', '.join(CONFIRMABLE)}")
-    wanted = message_id if message_id.startswith("<") else f"<{message_id}>"
     with app.db.transaction() as session:
-        message = session.scalar(select(MessageRow).where(MessageRow.message_id == wanted, MessageRow.direction == "out"))
-        if message is None or message.case is None:
-            raise repo.NotFound(f"there is no reply {wanted} sent from the mailbox on a case; `mailcomplaints case REF --json` lists them")
-        row, sent_at = message.case, message.received_at
+        message = repo.message_by_id(session, message_id)
+        if message is None or message.direction != "out" or message.case is None:
+            raise repo.NotFound(f"there is no reply {message_id} sent from the mailbox on a case; `mailcomplaints case REF --json` lists them")
+        row, sent_at, wanted = message.case, message.received_at, message.message_id
 
         def change(case: lifecycle.CaseFile) -> list[lifecycle.Event]:
             events = [lifecycle.Event("answered", now, by, stage=case.stage, reason=f"the reply was {what}",

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
-
 from mailcomplaints.domain import lifecycle
 from mailcomplaints.service.app import App
 from mailcomplaints.service.drafts import supersede, sync_mailbox
@@ -15,12 +13,9 @@ from mailcomplaints.store.models import CaseRow, MessageRow
 
 
 def _message(session, message_id: str) -> MessageRow:
-    wanted = message_id.strip()
-    if not wanted.startswith("<"):
-        wanted = f"<{wanted}>"
-    row = session.scalar(select(MessageRow).where(MessageRow.message_id == wanted))
+    row = repo.message_by_id(session, message_id)
     if row is None:
-        raise repo.NotFound(f"there is no message {wanted}; `mailcomplaints case REF --json` lists a case's messages")
+        raise repo.NotFound(f"there is no message {message_id}; `mailcomplaints case REF --json` lists a case's messages")
     return row
 
 

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from mailcomplaints.domain.calendar import local
 from mailcomplaints.domain.deadlines import rule_due
 from mailcomplaints.domain.lifecycle import CaseFile, deadline, decide_escalation
+from mailcomplaints.domain.references import DEFAULT_SUBJECT_LABEL, SUBJECT_LABELS
 from mailcomplaints.drafting.compose import compose
 from mailcomplaints.drafting.lint import LintFacts, lint
 from mailcomplaints.drafting.plans import PlannedDraft
@@ -42,11 +43,7 @@ def clean_subject(subject: str) -> str:
 
 def subject_for(kind: str, case: CaseRow) -> str:
     topic = clean_subject(case.subject) or "your message"
-    label = {
-        "compliment_thanks": "Thank you",
-        "not_a_complaint": "Your request",
-        "reminder": "Reminder",
-    }.get(kind, "Your complaint")
+    label = SUBJECT_LABELS.get(kind, DEFAULT_SUBJECT_LABEL)
     return f"{label} {case.reference} - {topic}"
 
 

@@ -41,6 +41,14 @@ def draft_by_id(session: Session, draft_id: str) -> DraftRow:
     return row
 
 
+def message_by_id(session: Session, message_id: str) -> MessageRow | None:
+    """A stored message by its Message-ID, with or without the angle brackets."""
+    wanted = message_id.strip()
+    if not wanted.startswith("<"):
+        wanted = f"<{wanted}>"
+    return session.scalar(select(MessageRow).where(MessageRow.message_id == wanted))
+
+
 def case_of_message(session: Session, message_id: str) -> str | None:
     found = session.scalar(
         select(CaseRow.reference).join(MessageRow, MessageRow.case_id == CaseRow.id).where(MessageRow.message_id == message_id)
