@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from mailcomplaints.domain import lifecycle
+from mailcomplaints.domain.kinds import INTENT_TO_KIND
 from mailcomplaints.service.app import App
 from mailcomplaints.service.drafts import supersede, sync_mailbox
 from mailcomplaints.store import repository as repo
@@ -72,9 +73,6 @@ def merge(app: App, reference: str, into: str, now: datetime, by: str) -> str:
     return target.reference
 
 
-INTENT_KIND = {"new_complaint": "complaint", "service_request": "service_request", "compliment": "compliment", "enquiry": "enquiry"}
-
-
 def reclassify(app: App, message_id: str, intent: str, now: datetime, by: str) -> str:
     """An officer corrects a message's intent. The case follows: a first
     message read wrongly changes the case's kind (and its first reply); a
@@ -99,8 +97,8 @@ def reclassify(app: App, message_id: str, intent: str, now: datetime, by: str) -
         def change(facts: lifecycle.CaseFile) -> list[lifecycle.Event]:
             events = [lifecycle.Event("corrected", now, by, stage=facts.stage, reason=f"intent {previous} -> {intent}",
                                       detail={"message_id": message.message_id, "intent": intent, "previous_intent": previous})]
-            if opened_it and intent in INTENT_KIND:
-                kind = INTENT_KIND[intent]
+            if opened_it and intent in INTENT_TO_KIND:
+                kind = INTENT_TO_KIND[intent]
                 changed = lifecycle.change_kind(facts, kind, now, f"first message re-read as {intent}", by)
                 if changed:
                     supersede(app, session, case)
