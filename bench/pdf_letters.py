@@ -55,15 +55,17 @@ def main() -> None:
         with app.db.transaction() as session:
             case = repo.case_by_reference(session, "CMP-000001")
             letter = app.renderer.letter_html("acknowledgement", render_context(app, case, "acknowledgement", 1, AT))
-        words = re.sub(r"<[^>]+>", " ", letter)
-        bare = "<html><body><p>" + " ".join(words.split()) + "</p></body></html>"
-        body = letter.split("<main>")[1].split("</main>")[0]
-        paragraphs = [" ".join(re.sub(r"<[^>]+>", " ", html.unescape(p)).split()) for p in re.split(r"</p>|</li>|</h2>|<br>", body)]
+        # Both baselines hold all the letter's text: letterhead, address, reference and date, body.
+        body = letter.split("<body", 1)[1].split(">", 1)[1].split("</body>")[0]
+        words = " ".join(re.sub(r"<[^>]+>", " ", html.unescape(body)).split())
+        bare = "<html><body><p>" + html.escape(words) + "</p></body></html>"
+        paragraphs = [" ".join(re.sub(r"<[^>]+>", " ", html.unescape(p)).split())
+                      for p in re.split(r"</p>|</li>|</h2>|<br>|</div>|</section>", body)]
         bare_paragraphs = "<html><body>" + "".join(f"<p>{html.escape(p)}</p>" for p in paragraphs if p) + "</body></html>"
         ours = statistics.median(timed(lambda: app.pdf.render(letter), runs)) * 1000
         app.close()
     print(f"our letter (acknowledgement, A4, letterhead, page numbers): median {ours:.0f} ms over {runs} runs")
-    for name, markup in (("bare HTML, the same text in one paragraph", bare), ("bare HTML, the same paragraphs", bare_paragraphs)):
+    for name, markup in (("bare HTML, the same text in one paragraph", bare), ("bare HTML, the same text as paragraphs", bare_paragraphs)):
         plain = statistics.median(timed(lambda: weasyprint.HTML(string=markup).write_pdf(), runs)) * 1000
         print(f"{name:<48} median {plain:.0f} ms; ours is {ours / plain:.2f}x (target: at most 1.5)")
 

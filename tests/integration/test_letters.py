@@ -156,6 +156,8 @@ def test_each_draft_holds_what_its_kind_must(history: History, kind: str, stage:
             assert longdate(facts.window_end) in flat
     if kind in ("acknowledgement", "extension"):
         assert lint(pdf_text, facts) == []  # the letter says the same as the email
+    for number, page in enumerate(pypdf.PdfReader(pdf_path).pages, start=1):
+        assert f"Our reference {reference}" in page.extract_text()  # the footer of every page, if the pages part
     OUTPUT.mkdir(parents=True, exist_ok=True)
     page = pypdfium2.PdfDocument(pdf_path)[0]
     page.render(scale=1).to_pil().save(OUTPUT / f"{history.policy}-{kind}-{stage}.png")
@@ -170,3 +172,32 @@ def test_large_print_letters_for_a_reasonable_adjustment(history: History):
     for page in pypdf.PdfReader(path).pages:
         page.extract_text(visitor_text=lambda text, cm, tm, font, size: sizes.add(round(size * tm[0])) if text.strip() else None)
     assert max(sizes) >= 16
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    pypdfium2.PdfDocument(path)[0].render(scale=1).to_pil().save(OUTPUT / f"{history.policy}-large-print.png")
+
+
+def test_a_letter_that_will_not_render_holds_up_no_other_draft(tmp_path: Path):
+    history = History("reliance", tmp_path / "run")
+    render, calls = history.app.pdf.render, []
+
+    def first_fails(html: str) -> bytes:
+        calls.append(html)
+        if len(calls) == 1:
+            raise RuntimeError("the renderer broke on this letter")
+        return render(html)
+
+    history.app.pdf.render = first_fails
+    for number, (sender, subject) in enumerate((("Jane Doe <jane@example.net>", "Damp"), ("Tom Lee <tom@example.net>", "Repairs")), 1):
+        (history.app.mailbox.root / "new" / f"{int(START.timestamp()) + number}.f{number}.test").write_bytes(
+            email(number, sender, subject, f"I want to make a complaint: nobody has come to fix the {subject.lower()}."))
+    first, second = ingest(history.app, START + timedelta(minutes=5)).new_cases  # both cases made, one letter failed
+
+    def in_mailbox() -> dict[str, bool]:
+        with history.app.db.transaction() as session:
+            return {ref: repo.case_by_reference(session, ref).drafts[0].mailbox_ref is not None for ref in (first, second)}
+
+    assert in_mailbox() == {first: False, second: True}  # the failed letter held up no other draft
+    assert len(list((history.app.mailbox.root / ".Drafts" / "cur").iterdir())) + len(list((history.app.mailbox.root / ".Drafts" / "new").iterdir())) == 1
+    ingest(history.app, START + timedelta(minutes=10))
+    assert in_mailbox() == {first: True, second: True}  # tried again on the next round
+    history.app.close()

@@ -25,7 +25,9 @@ class Store:
     def case_exists(self, reference): return reference in self.cases
     def case_of_message(self, message_id): return self.messages.get(message_id)
     def case_of_conversation(self, conversation_id): return self.conversations.get(conversation_id)
-    def case_of_fingerprint(self, value): return self.fingerprints.get(value)
+    def case_of_fingerprint(self, value, sender=None):
+        reference, by = self.fingerprints.get(value, (None, None))
+        return reference if sender is None or sender == by else None
     def open_case_of(self, sender, key): return self.open_subjects.get((sender, key))
     def case_is_closed(self, reference): return reference in self.closed
     def subjects_of(self, reference): return self.subjects.get(reference, set())
@@ -59,12 +61,21 @@ def test_the_conversation_id_joins_when_headers_are_missing():
 def test_a_forward_or_resend_of_a_message_we_hold_joins_its_case():
     attached = Embedded("<resident-first@example.net>", "Damp", "r@example.net", "", "rfc822")
     assert thread(message("Fwd: Damp", embedded=(attached,)), Store()).rule == "forward_of_known"
-    store = Store(fingerprints={fingerprint(DAMP_WORDS): "CMP-000001"})
+    store = Store(fingerprints={fingerprint(DAMP_WORDS): ("CMP-000001", "r@example.net")})
     resent = thread(message("Damp again", DAMP_WORDS), store)
     assert (resent.reference, resent.rule) == ("CMP-000001", "resend_of_known")
     inline = "---------- Forwarded message ---------\nFrom: R <r@example.net>\nDate: Mon\nSubject: Damp\nTo: us\n\n" + DAMP_WORDS
     forward = thread(message("Fwd: Damp", "See below, still not fixed", inline, quote_marker="forwarded"), store)
     assert (forward.reference, forward.rule) == ("CMP-000001", "forward_of_known")
+    mp = thread(message("Fwd: Damp", "My constituent's email", inline, quote_marker="forwarded", sender="mp@parliament.uk"), store)
+    assert mp.reference == "CMP-000001"  # a forward joins whoever sends it
+
+
+def test_the_same_words_from_another_resident_are_their_own_complaint():
+    """A tenants' association circulates a letter; each resident who sends it has a case."""
+    store = Store(fingerprints={fingerprint(DAMP_WORDS): ("CMP-000001", "r@example.net")})
+    neighbour = thread(message("Damp", DAMP_WORDS, sender="neighbour@example.net"), store)
+    assert (neighbour.reference, neighbour.rule) == (None, "new_thread")
 
 
 def test_same_sender_and_subject_joins_an_open_case_but_a_generic_subject_does_not():

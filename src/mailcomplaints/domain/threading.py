@@ -36,7 +36,8 @@ class Lookups(Protocol):
     def case_exists(self, reference: str) -> bool: ...
     def case_of_message(self, message_id: str) -> str | None: ...
     def case_of_conversation(self, conversation_id: str) -> str | None: ...
-    def case_of_fingerprint(self, fingerprint: str) -> str | None: ...
+    def case_of_fingerprint(self, fingerprint: str, sender: str | None = None) -> str | None:
+        """The case holding these words; only from `sender`, when given."""
     def open_case_of(self, sender: str, subject_key: str) -> str | None: ...
     def case_is_closed(self, reference: str) -> bool: ...
     def subjects_of(self, reference: str) -> set[str]: ...
@@ -110,8 +111,13 @@ def thread(message: Message, look: Lookups, refs: ReferenceFormat = DEFAULT) -> 
         reference = look.case_of_message(message_id)
         if reference:
             return ThreadDecision(reference, "forward_of_known", f"carries {message_id}")
-    for rule, value in (("resend_of_known", fingerprint(message.new_text)), ("forward_of_known", forwarded_fingerprint(message))):
-        reference = look.case_of_fingerprint(value) if value else None
+    # A re-send is the same words from the same person: a campaign letter that
+    # many residents send word for word makes a case for each. A forward may
+    # come from anyone (an MP, an advocate).
+    sender = message.sender.email if message.sender else ""
+    for rule, value, by in (("resend_of_known", fingerprint(message.new_text), sender),
+                            ("forward_of_known", forwarded_fingerprint(message), None)):
+        reference = look.case_of_fingerprint(value, by) if value else None
         if reference:
             return ThreadDecision(reference, rule, "the same words as a message we hold")
 

@@ -9,6 +9,7 @@ copy is missing (a crash in between) is copied on the next run.
 from __future__ import annotations
 
 import email
+import logging
 import re
 import uuid
 from email import policy as email_policy
@@ -31,6 +32,8 @@ from mailcomplaints.service.app import App
 from mailcomplaints.service.failpoints import failpoint
 from mailcomplaints.store.models import CaseRow, DraftRow, MessageRow
 from mailcomplaints.store.repository import to_casefile
+
+log = logging.getLogger("mailcomplaints.drafts")
 
 OPEN_STATES = ("pending", "approved")
 AUTOMATIC = "mailcomplaints (automatic)"  # the approver of kinds the config lets go out by themselves
@@ -232,11 +235,19 @@ def sync_mailbox(app: App, now: datetime) -> int:
     rejected ones out. Idempotent; safe to run after any crash."""
     changed = 0
     with app.db.transaction() as session:
-        todo = session.scalars(select(DraftRow).where(DraftRow.state == "pending", DraftRow.mailbox_ref.is_(None))).all()
-        for draft in todo:
-            draft.mailbox_ref = app.mailbox.save_draft(draft.id, draft_bytes(app, draft, now, with_letter=True))
+        todo = session.scalars(select(DraftRow.id).where(DraftRow.state == "pending", DraftRow.mailbox_ref.is_(None))).all()
+    for draft_id in todo:  # one transaction each: a letter that will not render holds up no other draft
+        with app.db.transaction() as session:
+            draft = session.get(DraftRow, draft_id)
+            try:
+                content = draft_bytes(app, draft, now, with_letter=True)
+            except Exception as err:  # noqa: BLE001 - rendering is a black box; left pending, tried again next round
+                log.error("draft=%s case=%s not rendered: %s", draft.id, draft.case.reference, type(err).__name__)
+                continue
+            draft.mailbox_ref = app.mailbox.save_draft(draft.id, content)
             failpoint("drafts.saved")  # in the mailbox, not yet recorded as there
             changed += 1
+    with app.db.transaction() as session:
         stale = session.scalars(select(DraftRow).where(DraftRow.state.in_(("superseded", "rejected")), DraftRow.mailbox_ref.is_not(None))).all()
         for draft in stale:
             app.mailbox.remove_draft(draft.mailbox_ref)

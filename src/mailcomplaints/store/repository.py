@@ -77,8 +77,9 @@ class StoreLookups:
     def case_of_conversation(self, conversation_id: str) -> str | None:
         return self._case_where(MessageRow.conversation_id == conversation_id)
 
-    def case_of_fingerprint(self, fingerprint: str) -> str | None:
-        return self._case_where(MessageRow.fingerprint == fingerprint)
+    def case_of_fingerprint(self, fingerprint: str, sender: str | None = None) -> str | None:
+        same_sender = (MessageRow.from_addr == sender,) if sender is not None else ()
+        return self._case_where(MessageRow.fingerprint == fingerprint, *same_sender)
 
     def open_case_of(self, sender: str, subject_key: str) -> str | None:
         return self._case_where(MessageRow.from_addr == sender, MessageRow.subject_key == subject_key, CaseRow.state != "closed")
