@@ -341,6 +341,21 @@ def approve(ctx: Context, draft_id: str, by: str, override: str | None, as_json:
 
 @cli.command()
 @click.argument("draft_id")
+@click.option("--by", required=True, help="Who edits.")
+@click.option("--file", "text_file", type=click.File("r", encoding="utf-8"), default="-",
+              help="The draft's whole new text (default: standard input).")
+@json_option
+@pass_context
+def edit(ctx: Context, draft_id: str, by: str, text_file, as_json: bool) -> None:
+    """Replace a waiting draft's text; its letter is rendered again from it."""
+    from mailcomplaints.service.approval import edit as run
+    from mailcomplaints.service.queries import one_draft
+    run(ctx.app, draft_id, by, text_file.read(), ctx.now)
+    emit(one_draft(ctx.app, draft_id), as_json, lambda d: click.echo(f"draft {d['id']} edited by {by}"))
+
+
+@cli.command()
+@click.argument("draft_id")
 @click.option("--by", required=True, help="Who rejects.")
 @click.option("--reason", required=True, help="Why.")
 @json_option

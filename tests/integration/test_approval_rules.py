@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import email
 import email.policy
+import io
+import re
 from datetime import datetime, timedelta, timezone
 
+import pypdf
 from conftest import make_email
 
 MONDAY = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
@@ -23,6 +26,31 @@ def test_whoever_wrote_a_response_may_not_approve_it(landlord):
     again = landlord.json("draft", reference, "response", "--outcome", "upheld", "--by", "Tom Okafor")
     rc, _, err = landlord.run("approve", again["id"], "--by", "tom okafor")
     assert rc == 2 and "another person must approve it" in err and "placeholder" in err
+
+
+def test_whoever_last_edited_a_response_may_not_approve_it_and_what_they_wrote_is_what_goes(landlord):
+    landlord.deliver(make_email("Jane Doe <jane@example.net>", "Damp", COMPLAINT), MONDAY)
+    reference = landlord.json("ingest", now=MONDAY + timedelta(minutes=5))["new_cases"][0]
+    draft = landlord.json("draft", reference, "response", "--outcome", "upheld", "--by", "Tom Okafor", now=MONDAY + timedelta(days=3))
+    (path,) = [p for p in landlord.draft_files() if draft["id"] in p.read_text(errors="replace")]
+    written = email.message_from_bytes(path.read_bytes(), policy=email.policy.default).get_body(("plain",)).get_content()
+    findings = re.sub(r"\[\[OFFICER TO COMPLETE[^\]]*\]\]", "We found the extractor fan was never fitted & we will fit it.", written)
+    (landlord.root / "edited.txt").write_text(findings)
+    edited = landlord.json("edit", draft["id"], "--by", "Priya Shah", "--file", str(landlord.root / "edited.txt"))
+    assert edited["edited_by"] == "Priya Shah"
+    rc, _, err = landlord.run("approve", draft["id"], "--by", "Priya Shah")
+    assert rc == 2 and "Priya Shah last edited this response, and another person must approve it" in err
+    landlord.ok("approve", draft["id"], "--by", "Tom Okafor")  # the lint passes: the placeholders are filled
+    landlord.json("send", now=MONDAY + timedelta(days=3, hours=1))
+    (sent,) = landlord.sent_files()
+    message = email.message_from_bytes(sent.read_bytes(), policy=email.policy.default)
+    assert "extractor fan was never fitted" in message.get_body(("plain",)).get_content()
+    assert "fan was never fitted &amp; we will fit it" in message.get_body(("html",)).get_content()  # both parts say it
+    (letter,) = [part for part in message.iter_attachments() if part.get_content_type() == "application/pdf"]
+    pdf_text = " ".join(page.extract_text() for page in pypdf.PdfReader(io.BytesIO(letter.get_content())).pages)
+    assert "extractor fan was never fitted" in " ".join(pdf_text.split())
+    events = [e["kind"] for e in landlord.json("case", reference)["events"]]
+    assert "edited" in events
 
 
 def test_kinds_the_config_allows_go_out_by_themselves_marked_automatic(landlord):

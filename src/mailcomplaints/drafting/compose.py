@@ -7,6 +7,7 @@ with CR/LF in it) can inject a header into our mail.
 from __future__ import annotations
 
 import email
+import html as html_escape
 from datetime import datetime
 from email import policy as email_policy
 from email.message import EmailMessage
@@ -61,3 +62,16 @@ def body_text(raw: bytes) -> str:
     part = msg.get_body(("plain",))
     text = part.get_content() if part is not None else ""
     return text.replace("\r\n", "\n")  # the mailbox copy has SMTP line endings; compare and store as we wrote it
+
+
+def with_body(raw: bytes, text: str) -> bytes:
+    """The draft with new text, its HTML part rewritten from the same text so
+    the two parts cannot say different things."""
+    msg = email.message_from_bytes(raw, policy=email_policy.SMTP)
+    paragraphs = "".join(f"<p>{html_escape.escape(p.strip()).replace(chr(10), '<br>')}</p>" for p in text.split("\n\n") if p.strip())
+    for part in msg.walk():
+        if part.get_content_type() == "text/plain" and not part.get_filename():
+            part.set_content(text)
+        elif part.get_content_type() == "text/html" and not part.get_filename():
+            part.set_content(f"<!DOCTYPE html><html><body>{paragraphs}</body></html>", subtype="html")
+    return msg.as_bytes()

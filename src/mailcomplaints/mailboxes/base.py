@@ -42,6 +42,10 @@ class Mailbox(Protocol):
     def read_draft(self, mailbox_ref: str) -> bytes | None:
         """The draft as it is now — an officer may have edited it — or None if gone."""
 
+    def draft_editor(self, mailbox_ref: str) -> str | None:
+        """Who last changed the draft, where the backend records it (Exchange's
+        last-modified name); None where it does not (Maildir, IMAP)."""
+
     def replace_draft(self, mailbox_ref: str, raw: bytes) -> None:
         """Put a new version of a draft in place of the old (its letter re-rendered)."""
 

@@ -128,6 +128,9 @@ class MaildirMailbox:
         path = self._find(self.approval, mailbox_ref)
         return path.read_bytes() if path else None
 
+    def draft_editor(self, mailbox_ref: str) -> str | None:
+        return None  # files record no author
+
     def replace_draft(self, mailbox_ref: str, raw: bytes) -> None:
         """What an officer's mail client does when they edit and save a draft."""
         path = self._find(self.approval, mailbox_ref)

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from mailcomplaints.domain import lifecycle
 from mailcomplaints.domain.threading import subject_key
-from mailcomplaints.drafting.compose import body_text, finalise
+from mailcomplaints.drafting.compose import body_text, finalise, with_body
 from mailcomplaints.drafting.lint import lint
 from mailcomplaints.service.app import App
 from mailcomplaints.service.failpoints import failpoint
@@ -65,17 +65,45 @@ def approve(app: App, draft_id: str, by: str, now: datetime, override: str | Non
             first = _stage_response_approver(session, case.id, 1)
             if first and first.strip().lower() == by.strip().lower():
                 problems.append(f"{by} approved the stage 1 response, and the Code (6.13) wants a different person at stage 2")
-        if draft.kind in app.settings.four_eyes and draft.author and draft.author.strip().lower() == by.strip().lower():
-            problems.append(f"{by} wrote this {draft.kind.replace('_', ' ')}, and another person must approve it")
+        edited = text.strip() != draft.body_text.strip()
+        if edited and draft.mailbox_ref:
+            draft.edited_by = app.mailbox.draft_editor(draft.mailbox_ref) or draft.edited_by
+        writer = (draft.edited_by if edited else None) or draft.author
+        if draft.kind in app.settings.four_eyes and writer and writer.strip().lower() == by.strip().lower():
+            did = "last edited" if edited and draft.edited_by else "wrote"
+            problems.append(f"{by} {did} this {draft.kind.replace('_', ' ')}, and another person must approve it")
         if problems and not override:
             raise Refused(f"draft {draft.id} cannot be approved: {'; '.join(problems)}. Fix it, or approve with --override REASON")
-        if text.strip() != draft.body_text.strip():
+        if edited:
             letter_from_officer(app, draft, text, now)
         draft.state, draft.approved_by, draft.approved_at = "approved", by.strip(), now
         draft.override_reason = override if problems else None
         session.add(EventRow(case=case, kind="approved", at=now, actor=by.strip(), stage=draft.stage,
                                   reason=override or "", detail={"draft": draft.id, "draft_kind": draft.kind, "override": bool(problems)}))
         log.info("approved draft=%s case=%s by=%s", draft.id, case.reference, by)
+        return draft
+
+
+def edit(app: App, draft_id: str, by: str, text: str, now: datetime) -> DraftRow:
+    """Change a waiting draft's text, as an officer would in their mail client,
+    recording who did (the four-eyes rule then keeps them from approving it)."""
+    if not by.strip():
+        raise Refused("say who edits with --by NAME")
+    if not text.strip():
+        raise Refused("the new text is empty: give the draft's whole text")
+    with app.db.transaction() as session:
+        draft = repo.draft_by_id(session, draft_id)
+        if draft.state != "pending":
+            raise Refused(f"draft {draft.id} is {draft.state}, so it cannot be edited")
+        raw = app.mailbox.read_draft(draft.mailbox_ref) if draft.mailbox_ref else None
+        if raw is None:
+            raise Refused(f"draft {draft.id} is not in the mailbox yet: run `mailcomplaints ingest` and try again")
+        app.mailbox.replace_draft(draft.mailbox_ref, with_body(raw, text.replace("\r\n", "\n")))
+        letter_from_officer(app, draft, text, now)
+        draft.edited_by = by.strip()
+        session.add(EventRow(case=draft.case, kind="edited", at=now, actor=by.strip(), stage=draft.stage,
+                             detail={"draft": draft.id, "draft_kind": draft.kind}))
+        log.info("edited draft=%s case=%s by=%s", draft.id, draft.case.reference, by)
         return draft
 
 

@@ -163,6 +163,7 @@ class DraftRow(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sent_text: Mapped[str | None] = mapped_column(Text)  # what actually went, after any officer edits
     author: Mapped[str | None] = mapped_column(String(200))  # who asked for it (four-eyes: not its approver)
+    edited_by: Mapped[str | None] = mapped_column(String(200))  # who last changed its text, where known
     postal: Mapped[bool] = mapped_column(Boolean, default=False)  # a letter to post: "sent" when an officer confirms posting
     pdf_path: Mapped[str | None] = mapped_column(Text)  # the letter, as rendered for the mailbox copy
 
