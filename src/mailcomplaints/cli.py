@@ -409,7 +409,12 @@ def posted(ctx: Context, draft_id: str, by: str, as_json: bool) -> None:
 def status(ctx: Context, as_json: bool) -> None:
     """What has been processed and what is waiting."""
     from mailcomplaints.service.status import status as run
-    emit(run(ctx.app), as_json, lambda s: click.echo("\n".join(f"{k}: {v}" for k, v in s.items())))
+    def human(s: dict) -> None:
+        for key, value in s.items():
+            for name, item in (value.items() if isinstance(value, dict) else [("", value)]):
+                click.echo(f"{key}{' ' + name.replace('_', ' ') if name else ''}: {'-' if item is None else item}")
+
+    emit(run(ctx.app), as_json, human)
 
 
 @cli.group()

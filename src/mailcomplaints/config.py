@@ -57,6 +57,15 @@ class MailboxSettings:
 
 
 @dataclass(frozen=True)
+class DaemonSettings:
+    poll_seconds: int = 60  # the longest wait between rounds (IMAP IDLE wakes it sooner for new mail)
+    backoff_max_seconds: int = 300  # the longest wait after an error before trying again
+    metrics_port: int | None = None  # a Prometheus /metrics endpoint, when set
+    metrics_host: str = "127.0.0.1"
+    digest_time: time = time(8, 0)  # when the daily digest goes to [team] email, London time
+
+
+@dataclass(frozen=True)
 class Settings:
     landlord: LandlordSettings
     team: TeamSettings
@@ -71,6 +80,7 @@ class Settings:
     letters_folder: str = "letters"  # where PDF letters are written
     auto_send: tuple[str, ...] = ()  # draft kinds that may go out without approval (off by default)
     four_eyes: tuple[str, ...] = ("response",)  # kinds whose author may not approve them
+    daemon: DaemonSettings = DaemonSettings()
 
 
 def _fail(source: str, key: str, problem: str) -> ConfigError:
@@ -215,5 +225,19 @@ def settings_from_table(table: dict[str, Any], source: str, base_dir: Path) -> S
     if "response" in auto_send:
         raise _fail(source, "approval.auto_send", "may not include response: a person must approve every complaint response")
 
+    daemon_t = _section(table, source, "daemon", False)
+    numbers = {}
+    for key, default in (("poll_seconds", 60), ("backoff_max_seconds", 300), ("metrics_port", None)):
+        value = _get(daemon_t, source, f"daemon.{key}", int, default)
+        if value is not None and not 0 < value < (65536 if key == "metrics_port" else 86400):
+            raise _fail(source, f"daemon.{key}", f"is {value}, which is out of range")
+        numbers[key] = value
+    try:
+        digest_time = parse_cutoff(_get(daemon_t, source, "daemon.digest_time", str, "08:00"))
+    except CalendarError as err:
+        raise _fail(source, "daemon.digest_time", f"is wrong: {err}") from None
+    daemon = DaemonSettings(numbers["poll_seconds"], numbers["backoff_max_seconds"], numbers["metrics_port"],
+                            _get(daemon_t, source, "daemon.metrics_host", str, "127.0.0.1"), digest_time)
+
     return Settings(landlord, team, mailbox, url, policy, calendar, base_dir, smtp, source, references,
-                    _get(letters_t, source, "letters.folder", str, "letters"), tuple(auto_send), tuple(four_eyes))
+                    _get(letters_t, source, "letters.folder", str, "letters"), tuple(auto_send), tuple(four_eyes), daemon)

@@ -7,12 +7,29 @@ rules and leak no library types into the core.
 from __future__ import annotations
 
 from dataclasses import dataclass
+import threading
 from datetime import datetime
 from typing import Iterator, Protocol
 
 
 class MailboxError(RuntimeError):
-    """The mailbox could not be reached or changed (an operational failure, exit 1)."""
+    """The mailbox could not be reached or changed (an operational failure, exit 1).
+    Transient: the work is tried again next round."""
+
+
+class SendRefused(MailboxError):
+    """The server refused this message for good (an SMTP 5xx): the draft is
+    marked failed with the server's words, not tried again."""
+
+
+@dataclass(frozen=True)
+class MailboxApproval:
+    """A draft an officer approved in their mail client (a keyword or tag, a
+    category, or a move into the Approved folder)."""
+
+    mailbox_ref: str
+    draft_id: str  # from our X-Mailcomplaints-Draft header, which survives edits
+    approver: str | None  # who, where the mailbox records it
 
 
 @dataclass(frozen=True)
@@ -57,3 +74,19 @@ class Mailbox(Protocol):
 
     def was_sent(self, message_id: str) -> bool:
         """Whether a message with this Message-ID is already in Sent (crash recovery)."""
+
+    def approvals(self) -> list[MailboxApproval]:
+        """Drafts approved in the mail client since they were saved ([] where approval is by command only)."""
+
+    def refuse_approval(self, mailbox_ref: str, labels: list[str]) -> None:
+        """Take back an approval the rules refused (lint, four-eyes), showing `labels` on the draft."""
+
+    def set_labels(self, mailbox_ref: str, labels: list[str]) -> None:
+        """Show a draft's deadlines ("Response due 7 Dec", "Overdue") as keywords or categories,
+        replacing those we set before; the officers' own labels are kept."""
+
+    def wait_for_mail(self, timeout: float, stop: "threading.Event") -> None:
+        """Return when new mail may have come (IMAP IDLE), `timeout` seconds passed, or `stop` is set."""
+
+    def close(self) -> None:
+        """Log out; the next call connects again (also how the daemon recovers from an error)."""

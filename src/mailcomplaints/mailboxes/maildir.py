@@ -12,13 +12,14 @@ from __future__ import annotations
 import os
 import re
 import socket
+import threading
 import time
 from datetime import datetime, timezone
 from email.parser import BytesHeaderParser
 from pathlib import Path
 from typing import Callable, Iterator
 
-from mailcomplaints.mailboxes.base import Delivered, MailboxError
+from mailcomplaints.mailboxes.base import Delivered, MailboxApproval, MailboxError
 
 _LEADING_TS = re.compile(r"^(\d{9,11})(?:\.|$)")
 _counter = 0
@@ -160,3 +161,24 @@ class MaildirMailbox:
                     if (parser.parse(handle).get("Message-ID") or "").strip() == message_id:
                         return True
         return False
+
+    def approvals(self) -> list[MailboxApproval]:
+        return []  # Maildir has no keywords a mail client shares: approve with `mailcomplaints approve`
+
+    def refuse_approval(self, mailbox_ref: str, labels: list[str]) -> None:
+        pass
+
+    def set_labels(self, mailbox_ref: str, labels: list[str]) -> None:
+        pass  # no keywords: `mailcomplaints drafts` and `cases` show the deadlines
+
+    def wait_for_mail(self, timeout: float, stop: threading.Event) -> None:
+        """Poll new/ each second (a delivering MTA adds a file there)."""
+        deadline = time.monotonic() + timeout
+        before = set(os.listdir(self.root / "new"))
+        while not stop.is_set() and time.monotonic() < deadline:
+            if set(os.listdir(self.root / "new")) - before:
+                return
+            stop.wait(min(1.0, max(0.0, deadline - time.monotonic())))
+
+    def close(self) -> None:
+        pass

@@ -9,13 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
-from mailcomplaints.config import ConfigError, Settings
+from mailcomplaints.config import Settings
 from pathlib import Path
 
 from mailcomplaints.drafting.pdf import PdfRenderer
 from mailcomplaints.drafting.render import Renderer
 from mailcomplaints.mailboxes.base import Mailbox
-from mailcomplaints.mailboxes.maildir import MaildirMailbox
 from mailcomplaints.policies import redress_bodies
 from mailcomplaints.resources import shipped_dir
 from mailcomplaints.store.database import Database
@@ -31,14 +30,10 @@ class App:
 
     @cached_property
     def mailbox(self) -> Mailbox:
-        box = self.settings.mailbox
-        if box.backend == "maildir":
-            return MaildirMailbox(
-                box.path(self.settings.base_dir), box.address,
-                approval_folder=box.options.get("approval_folder", "Drafts"),
-                sent_folder=box.options.get("sent_folder", "Sent"),
-            )
-        raise ConfigError(f"config {self.settings.source}: [mailbox] backend {box.backend!r} is not available in this version yet; use \"maildir\"")
+        from mailcomplaints.mailboxes.connect import open_mailbox
+        from mailcomplaints.store.repository import DbCursors
+
+        return open_mailbox(self.settings, DbCursors(self.db))
 
     @cached_property
     def renderer(self) -> Renderer:
@@ -72,5 +67,7 @@ class App:
         return [dict(bodies[item.body], key=item.body, ref=item.ref) for item in self.policy.redress if item.scope == scope]
 
     def close(self) -> None:
+        if "mailbox" in self.__dict__:
+            self.mailbox.close()
         if "db" in self.__dict__:
             self.db.close()

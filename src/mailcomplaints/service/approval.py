@@ -19,8 +19,10 @@ from mailcomplaints.domain import lifecycle
 from mailcomplaints.domain.threading import subject_key
 from mailcomplaints.drafting.compose import body_text, finalise, with_body
 from mailcomplaints.drafting.lint import lint
+from mailcomplaints.mailboxes.base import SendRefused
 from mailcomplaints.service.app import App
 from mailcomplaints.service.failpoints import failpoint
+from mailcomplaints.service.labels import NOT_APPROVED
 from mailcomplaints.service.drafts import draft_bytes, letter_from_officer, lint_facts, refresh, supersede, sync_mailbox
 from mailcomplaints.store import repository as repo
 from mailcomplaints.store.models import DraftRow, EventRow, MessageRow, OutboxRow
@@ -107,6 +109,41 @@ def edit(app: App, draft_id: str, by: str, text: str, now: datetime) -> DraftRow
         return draft
 
 
+def collect_approvals(app: App, now: datetime) -> list[str]:
+    """Approvals officers gave in their mail client (a keyword or tag, a
+    category, a move into the Approved folder), checked by the same rules as
+    `approve`. One the rules refuse is taken back in the mailbox and labelled
+    "Not approved", with the reasons on the case. Returns the drafts approved."""
+    approved = []
+    for given in app.mailbox.approvals():
+        with app.db.transaction() as session:
+            draft = session.get(DraftRow, given.draft_id)
+            if draft is None or draft.state != "pending":
+                continue  # not ours, or already approved, sent or withdrawn
+            reference, kind = draft.case.reference, draft.kind
+        try:
+            if given.approver is None and kind in app.settings.four_eyes:
+                raise Refused(f"a {kind.replace('_', ' ')} needs a named approver: tag it "
+                              f"{app.settings.mailbox.options.get('approved_keyword', 'Approved')}-Your_Name, "
+                              f"or run `mailcomplaints approve {given.draft_id} --by NAME`")
+            approve(app, given.draft_id, given.approver or str(app.settings.mailbox.options.get("approver", "approved in the mailbox")), now)
+            approved.append(given.draft_id)
+        except Refused as refusal:
+            app.mailbox.refuse_approval(given.mailbox_ref, [*_labels_of(app, given.draft_id), NOT_APPROVED])
+            with app.db.transaction() as session:
+                draft = session.get(DraftRow, given.draft_id)
+                draft.labels = [*(draft.labels or []), NOT_APPROVED]
+                session.add(EventRow(case=draft.case, kind="approval_refused", at=now, actor=given.approver or "mailbox",
+                                     stage=draft.stage, reason=str(refusal), detail={"draft": draft.id, "draft_kind": draft.kind}))
+            log.warning("approval refused draft=%s case=%s", given.draft_id, reference)
+    return approved
+
+
+def _labels_of(app: App, draft_id: str) -> list[str]:
+    with app.db.transaction() as session:
+        return [label for label in (session.get(DraftRow, draft_id).labels or []) if label != NOT_APPROVED]
+
+
 def reject(app: App, draft_id: str, by: str, reason: str, now: datetime) -> DraftRow:
     if not reason.strip():
         raise Refused("say why the draft is rejected with --reason TEXT")
@@ -145,16 +182,34 @@ def _after_sent(app: App, session: Session, draft: DraftRow, at: datetime) -> No
 
 
 def send_approved(app: App, now: datetime) -> list[DraftRow]:
-    """Send every approved draft once. Returns the drafts sent."""
+    """Send every approved draft once, after taking in approvals given in the
+    mailbox. Returns the drafts sent."""
+    collect_approvals(app, now)
     sent = []
     with app.db.transaction() as session:
         ids = list(session.scalars(select(DraftRow.id).where(DraftRow.state.in_(("approved", "sending")), DraftRow.postal.is_(False))
                                    .order_by(DraftRow.created_at)))
     for draft_id in ids:
-        sent_draft = _send_one(app, draft_id, now)
+        try:
+            sent_draft = _send_one(app, draft_id, now)
+        except SendRefused as refusal:  # refused for good: say so, and go on with the others
+            _failed(app, draft_id, str(refusal), now)
+            continue
         if sent_draft is not None:
             sent.append(sent_draft)
     return sent
+
+
+def _failed(app: App, draft_id: str, reason: str, now: datetime) -> None:
+    with app.db.transaction() as session:
+        draft = repo.draft_by_id(session, draft_id)
+        draft.state, draft.failure = "failed", reason
+        outbox = session.scalar(select(OutboxRow).where(OutboxRow.draft_id == draft.id))
+        if outbox is not None:
+            outbox.state, outbox.finished_at = "failed", now
+        session.add(EventRow(case=draft.case, kind="send_failed", at=now, actor=lifecycle.SYSTEM, stage=draft.stage,
+                             reason=reason, detail={"draft": draft.id, "draft_kind": draft.kind}))
+        log.error("send failed draft=%s case=%s: %s", draft.id, draft.case.reference, reason)
 
 
 def _send_one(app: App, draft_id: str, now: datetime) -> DraftRow | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Callable
 from datetime import datetime
 
 from sqlalchemy.exc import OperationalError
@@ -49,7 +50,9 @@ class IngestResult:
                 "new_cases": self.new_cases, "drafts": self.drafts, "officer_replies": self.officer_replies}
 
 
-def ingest(app: App, now: datetime) -> IngestResult:
+def ingest(app: App, now: datetime, stop: Callable[[], bool] | None = None) -> IngestResult:
+    """Read new mail into cases, then put new drafts in the mailbox. `stop`
+    (the daemon's signal) ends the reading after the message in hand."""
     result = IngestResult()
 
     def is_known(ids: list[str]) -> set[str]:
@@ -57,6 +60,8 @@ def ingest(app: App, now: datetime) -> IngestResult:
             return repo.known_backend_ids(session, ids)
 
     for delivered in app.mailbox.new_messages(is_known):
+        if stop and stop():
+            break
         try:
             with app.db.transaction() as session:
                 outcome = process_one(app, session, delivered, now)

@@ -20,6 +20,8 @@ from mailcomplaints.drafting.plans import PlannedDraft
 from mailcomplaints.service.app import App
 from mailcomplaints.domain.calendar import local
 from mailcomplaints.service.drafts import create_draft, supersede, sync_mailbox
+from mailcomplaints.service.digest import send_digest
+from mailcomplaints.service.labels import label_drafts
 from mailcomplaints.service.views import deadline_objects
 from mailcomplaints.store import repository as repo
 from mailcomplaints.store.models import CaseRow, EventRow
@@ -33,9 +35,10 @@ class TickResult:
     closed: list[str] = field(default_factory=list)
     flagged: list[str] = field(default_factory=list)
     reminders: int = 0
+    digest: bool = False
 
     def as_dict(self) -> dict:
-        return {"closed": self.closed, "flagged": self.flagged, "reminders": self.reminders}
+        return {"closed": self.closed, "flagged": self.flagged, "reminders": self.reminders, "digest": self.digest}
 
 
 def tick(app: App, now: datetime) -> TickResult:
@@ -55,6 +58,8 @@ def tick(app: App, now: datetime) -> TickResult:
             else:
                 result.reminders += _remind(app, session, row, now)
     sync_mailbox(app, now)
+    label_drafts(app, now)
+    result.digest = send_digest(app, now, app.settings.daemon.digest_time)
     return result
 
 

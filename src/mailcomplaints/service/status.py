@@ -20,7 +20,14 @@ def status(app: App) -> dict:
             "pending_drafts": count(select(func.count()).select_from(DraftRow).where(DraftRow.state == "pending")),
             "approved_drafts": count(select(func.count()).select_from(DraftRow).where(DraftRow.state.in_(("approved", "sending")))),
             "sent_drafts": count(select(func.count()).select_from(DraftRow).where(DraftRow.state == "sent")),
+            "failed_drafts": count(select(func.count()).select_from(DraftRow).where(DraftRow.state == "failed")),
             "last_sync": repo.get_cursor(session, "last_sync"),
+            "daemon": {  # written by `run` each round
+                "last_success": repo.get_cursor(session, "daemon.last_success"),
+                "backlog": int(repo.get_cursor(session, "daemon.backlog") or 0),
+                "errors": int(repo.get_cursor(session, "daemon.errors") or 0),
+                "last_error": repo.get_cursor(session, "daemon.last_error"),
+            },
             "database": app.settings.database_url.split("://", 1)[0],
             "backend": app.settings.mailbox.backend,
         }

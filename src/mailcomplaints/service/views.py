@@ -28,6 +28,7 @@ def draft_dict(draft: DraftRow, with_case: bool = False) -> dict[str, Any]:
         "created_at": _iso(draft.created_at), "approved_by": draft.approved_by, "approved_at": _iso(draft.approved_at),
         "override_reason": draft.override_reason, "sent_at": _iso(draft.sent_at),
         "postal": draft.postal, "pdf": draft.pdf_path, "author": draft.author, "edited_by": draft.edited_by,
+        "labels": list(draft.labels or []), "failure": draft.failure,
     }
     if with_case:
         out = {"case": draft.case.reference, **out}

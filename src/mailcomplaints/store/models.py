@@ -164,6 +164,8 @@ class DraftRow(Base):
     sent_text: Mapped[str | None] = mapped_column(Text)  # what actually went, after any officer edits
     author: Mapped[str | None] = mapped_column(String(200))  # who asked for it (four-eyes: not its approver)
     edited_by: Mapped[str | None] = mapped_column(String(200))  # who last changed its text, where known
+    labels: Mapped[list[Any] | None] = mapped_column(JSON)  # the deadline labels last shown on it in the mailbox
+    failure: Mapped[str | None] = mapped_column(Text)  # why the mail server refused it, when state is "failed"
     postal: Mapped[bool] = mapped_column(Boolean, default=False)  # a letter to post: "sent" when an officer confirms posting
     pdf_path: Mapped[str | None] = mapped_column(Text)  # the letter, as rendered for the mailbox copy
 

@@ -8,7 +8,7 @@ here together with its events and freshly derived deadlines, in the session
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Callable
 
 from sqlalchemy import func, select
@@ -189,3 +189,19 @@ def set_cursor(session: Session, name: str, value: str, now: datetime) -> None:
         session.add(CursorRow(name=name, value=value, updated_at=now))
     else:
         row.value, row.updated_at = value, now
+
+
+class DbCursors:
+    """Where a mailbox backend keeps its place (an IMAP UID, a sync state),
+    each change committed at once so a restart resumes from it."""
+
+    def __init__(self, db):
+        self.db = db
+
+    def get(self, name: str) -> str | None:
+        with self.db.transaction() as session:
+            return get_cursor(session, name)
+
+    def set(self, name: str, value: str) -> None:
+        with self.db.transaction() as session:
+            set_cursor(session, name, value, datetime.now(timezone.utc))

@@ -1,0 +1,95 @@
+"""Building the configured mailbox backend from settings: the one place that
+turns config keys (and the secrets they name) into a backend object."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+from pathlib import Path
+
+from mailcomplaints.config import ConfigError, Settings
+from mailcomplaints.mailboxes.base import Mailbox, MailboxError
+from mailcomplaints.mailboxes.maildir import MaildirMailbox
+
+DEFAULT_PORTS = {"imap": {"tls": 993, "starttls": 143, "none": 143}, "smtp": {"tls": 465, "starttls": 587, "none": 25}}
+
+
+def secret(settings: Settings, section: dict, name: str, key: str) -> str | None:
+    """The secret an `..._env` key names, from the environment (never from the file)."""
+    variable = section.get(f"{key}_env")
+    if not variable:
+        return None
+    value = os.environ.get(str(variable))
+    if value is None:
+        raise ConfigError(f"config {settings.source}: [{name}] {key}_env names the environment variable {variable}, which is not set")
+    return value
+
+
+def token_command(command: str):
+    """XOAUTH2: run the configured command for a fresh access token (e.g. a
+    script around MSAL); its output is the token, and it is never logged."""
+
+    def fetch() -> str:
+        try:
+            done = subprocess.run(shlex.split(command), capture_output=True, text=True, timeout=60, check=True)
+        except (OSError, subprocess.SubprocessError) as err:
+            raise MailboxError(f"the OAuth2 token command failed: {type(err).__name__}") from None
+        return done.stdout.strip()
+
+    return fetch
+
+
+def _port(settings: Settings, section: dict, name: str, security: str) -> int:
+    port = section.get("port", DEFAULT_PORTS[name if name == "smtp" else "imap"][security])
+    if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
+        raise ConfigError(f"config {settings.source}: [{name}] port must be a port number, not {port!r}")
+    return port
+
+
+def _host(settings: Settings, section: dict, name: str) -> str:
+    host = section.get("host")
+    if not isinstance(host, str) or not host:
+        raise ConfigError(f"config {settings.source}: [{name}] host is missing: name the {'IMAP' if name == 'mailbox' else 'SMTP'} server")
+    return host
+
+
+def open_mailbox(settings: Settings, cursors) -> Mailbox:
+    box = settings.mailbox
+    options = box.options
+    if box.backend == "maildir":
+        return MaildirMailbox(box.path(settings.base_dir), box.address,
+                              approval_folder=options.get("approval_folder", "Drafts"),
+                              sent_folder=options.get("sent_folder", "Sent"))
+    if box.backend == "imap":
+        from mailcomplaints.mailboxes.imap import ImapMailbox, ImapSettings
+        from mailcomplaints.mailboxes.smtp import SmtpSender
+
+        security = options.get("security", "tls")
+        command = options.get("oauth2_token_command")
+        imap = ImapSettings(
+            host=_host(settings, options, "mailbox"), port=_port(settings, options, "mailbox", security),
+            username=str(options.get("username", box.address)), security=security,
+            password=secret(settings, options, "mailbox", "password"),
+            token_command=token_command(command) if command else None,
+            ca_file=_path(settings, options.get("ca_file")),
+            **{key: str(options[key]) for key in ("folder", "approval_folder", "approved_folder", "approved_keyword", "approver", "sent_folder") if key in options},
+        )
+        if imap.password is None and imap.token_command is None:
+            raise ConfigError(f"config {settings.source}: [mailbox] needs password_env or oauth2_token_command to log in")
+        smtp = settings.smtp
+        if not smtp:
+            raise ConfigError(f"config {settings.source}: the [smtp] section is missing: the IMAP backend sends through an SMTP server")
+        smtp_security = smtp.get("security", "starttls")
+        sender = SmtpSender(_host(settings, smtp, "smtp"), _port(settings, smtp, "smtp", smtp_security), box.address,
+                            security=smtp_security, username=str(smtp.get("username", "")),
+                            password=secret(settings, smtp, "smtp", "password"), ca_file=_path(settings, smtp.get("ca_file")))
+        return ImapMailbox(imap, box.address, cursors, sender)
+    raise ConfigError(f"config {settings.source}: [mailbox] backend {box.backend!r} is not available in this version yet; use \"maildir\" or \"imap\"")
+
+
+def _path(settings: Settings, value) -> str | None:
+    if not value:
+        return None
+    path = Path(str(value)).expanduser()
+    return str(path if path.is_absolute() else settings.base_dir / path)
