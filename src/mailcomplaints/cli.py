@@ -120,10 +120,10 @@ def send(ctx: Context, as_json: bool) -> None:
 
 
 @cli.command()
-@click.option("--interval", default=60, show_default=True, help="Seconds between polls of the mailbox.")
+@click.option("--interval", type=int, default=None, help="The longest wait between rounds, in seconds (default: [daemon] poll_seconds, 60).")
 @click.option("--once", is_flag=True, help="One round of ingest, tick and send, then exit.")
 @pass_context
-def run(ctx: Context, interval: int, once: bool) -> None:
+def run(ctx: Context, interval: int | None, once: bool) -> None:
     """The daemon: ingest, tick and send, continuously, until SIGTERM or Ctrl-C."""
     from mailcomplaints.service.daemon import run_forever
     run_forever(ctx.app, interval=interval, once=once, fixed_now=ctx.now if once else None)

@@ -81,6 +81,8 @@ def _health(app: App, now: datetime, **values: str) -> None:
 
 def run_forever(app: App, interval: int | None = None, once: bool = False, fixed_now: datetime | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    for chatty in ("weasyprint", "fontTools", "alembic", "imapclient"):  # one line per action of ours, not theirs
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     settings = app.settings.daemon
     interval = interval or settings.poll_seconds
     stop = threading.Event()
