@@ -146,6 +146,15 @@ def _check_connection(section: dict[str, Any], source: str, name: str) -> None:
             raise _fail(source, f"{name}.{key}", f"must not hold a secret: use {key}_env to name an environment variable")
 
 
+def _check_server(section: dict[str, Any], source: str, name: str, what: str) -> None:
+    host = section.get("host")
+    if not isinstance(host, str) or not host.strip():
+        raise ConfigError(f"config {source}: [{name}] host is missing: name the {what} server")
+    port = section.get("port")
+    if port is not None and (not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536):
+        raise _fail(source, f"{name}.port", f"must be a port number, not {port!r}")
+
+
 def settings_from_table(table: dict[str, Any], source: str, base_dir: Path) -> Settings:
     landlord_t = _section(table, source, "landlord", True)
     homes = _get(landlord_t, source, "landlord.homes", int, None)
@@ -198,6 +207,13 @@ def settings_from_table(table: dict[str, Any], source: str, base_dir: Path) -> S
 
     smtp = _section(table, source, "smtp", False)
     _check_connection(smtp, source, "smtp")
+    if backend == "imap":
+        _check_server(mailbox_t, source, "mailbox", "IMAP")
+        if not mailbox_t.get("password_env") and not mailbox_t.get("oauth2_token_command"):
+            raise _fail(source, "mailbox.password_env", "is missing: name the environment variable holding the IMAP password, or set oauth2_token_command")
+        if not smtp:
+            raise ConfigError(f"config {source}: the [smtp] section is missing: the IMAP backend sends through an SMTP server (host, port, security)")
+        _check_server(smtp, source, "smtp", "SMTP")
 
     db_t = _section(table, source, "database", False)
     url = _get(db_t, source, "database.url", str, "sqlite:///var/mailcomplaints.db")

@@ -31,6 +31,16 @@ BAD_CONFIGS = [
      config(mailbox='[mailbox]\nbackend = "imap"\naddress = "complaints@reliance.example.org"\n'
                     'host = "imap.example.org"\nsecurity = "none"\nusername = "c"\npassword_env = "P"\n'),
      ("security", "loopback")),
+    ("imap without a host",
+     config(mailbox='[mailbox]\nbackend = "imap"\naddress = "complaints@reliance.example.org"\npassword_env = "P"\n'),
+     ("[mailbox]", "host")),
+    ("imap without a way to log in",
+     config(mailbox='[mailbox]\nbackend = "imap"\naddress = "complaints@reliance.example.org"\nhost = "imap.example.org"\n'),
+     ("password_env",)),
+    ("imap without [smtp]",
+     config(mailbox='[mailbox]\nbackend = "imap"\naddress = "complaints@reliance.example.org"\nhost = "imap.example.org"\npassword_env = "P"\n'),
+     ("[smtp]",)),
+    ("bad metrics port", config(extra='[daemon]\nmetrics_port = 70000\n'), ("metrics_port",)),
     ("bad closure day", config(extra='[calendar]\nclosure_days = ["2026-12-32"]\n'), ("closure_days", "2026-12-32")),
     ("bad cutoff", config(extra='[calendar]\ncutoff = "5pm"\n'), ("cutoff", "5pm")),
     ("unknown policy name", config(landlord='[landlord]\nname = "X"\npolicy = "no-such-landlord"\n'),
@@ -104,3 +114,10 @@ def test_smtp_security_outside_the_vocabulary_is_refused(landlord: Landlord) -> 
 def test_smtp_security_none_needs_a_loopback_host(landlord: Landlord) -> None:
     landlord.config.write_text(config(extra=SMTP_BASE + 'security = "none"\n'))
     assert_bad_input(landlord.run("status"), "[smtp]", "security", "loopback")
+
+
+def test_an_imap_password_variable_that_is_not_set_is_named(landlord: Landlord) -> None:
+    landlord.config.write_text(config(mailbox='[mailbox]\nbackend = "imap"\naddress = "complaints@reliance.example.org"\n'
+                                              'host = "127.0.0.1"\nsecurity = "none"\npassword_env = "MAILCOMPLAINTS_UNSET_FOR_TEST"\n',
+                                      extra='[smtp]\nhost = "127.0.0.1"\nsecurity = "none"\n'))
+    assert_bad_input(landlord.run("ingest"), "MAILCOMPLAINTS_UNSET_FOR_TEST", "password_env")

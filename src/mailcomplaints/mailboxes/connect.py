@@ -40,18 +40,9 @@ def token_command(command: str):
     return fetch
 
 
-def _port(settings: Settings, section: dict, name: str, security: str) -> int:
-    port = section.get("port", DEFAULT_PORTS[name if name == "smtp" else "imap"][security])
-    if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
-        raise ConfigError(f"config {settings.source}: [{name}] port must be a port number, not {port!r}")
-    return port
-
-
-def _host(settings: Settings, section: dict, name: str) -> str:
-    host = section.get("host")
-    if not isinstance(host, str) or not host:
-        raise ConfigError(f"config {settings.source}: [{name}] host is missing: name the {'IMAP' if name == 'mailbox' else 'SMTP'} server")
-    return host
+def _port(section: dict, kind: str, security: str) -> int:
+    """The configured port, else the usual one for the protocol and security."""
+    return int(section.get("port") or DEFAULT_PORTS[kind][security])
 
 
 def open_mailbox(settings: Settings, cursors) -> Mailbox:
@@ -68,20 +59,16 @@ def open_mailbox(settings: Settings, cursors) -> Mailbox:
         security = options.get("security", "tls")
         command = options.get("oauth2_token_command")
         imap = ImapSettings(
-            host=_host(settings, options, "mailbox"), port=_port(settings, options, "mailbox", security),
+            host=options["host"], port=_port(options, "imap", security),
             username=str(options.get("username", box.address)), security=security,
             password=secret(settings, options, "mailbox", "password"),
             token_command=token_command(command) if command else None,
             ca_file=_path(settings, options.get("ca_file")),
             **{key: str(options[key]) for key in ("folder", "approval_folder", "approved_folder", "approved_keyword", "approver", "sent_folder") if key in options},
         )
-        if imap.password is None and imap.token_command is None:
-            raise ConfigError(f"config {settings.source}: [mailbox] needs password_env or oauth2_token_command to log in")
-        smtp = settings.smtp
-        if not smtp:
-            raise ConfigError(f"config {settings.source}: the [smtp] section is missing: the IMAP backend sends through an SMTP server")
+        smtp = settings.smtp  # its host and the login were checked when the config was read
         smtp_security = smtp.get("security", "starttls")
-        sender = SmtpSender(_host(settings, smtp, "smtp"), _port(settings, smtp, "smtp", smtp_security), box.address,
+        sender = SmtpSender(smtp["host"], _port(smtp, "smtp", smtp_security), box.address,
                             security=smtp_security, username=str(smtp.get("username", "")),
                             password=secret(settings, smtp, "smtp", "password"), ca_file=_path(settings, smtp.get("ca_file")))
         return ImapMailbox(imap, box.address, cursors, sender)
