@@ -481,11 +481,24 @@ def deadline(start: str, working_days: int, nation: str, as_json: bool) -> None:
 @click.option("--address", default="complaints@example.org", show_default=True, help="The shared mailbox's address.")
 @click.option("--path", "target", default="mailcomplaints.toml", show_default=True, help="Where to write the config.")
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
-def init(landlord: str, policy_name: str, address: str, target: str, force: bool) -> None:
-    """Write a working config for a new landlord (Maildir and SQLite to start)."""
-    from mailcomplaints.service.setup import write_config
-    written = write_config(Path(target), landlord=landlord, policy=policy_name, address=address, force=force)
-    click.echo(f"wrote {written}; try: mailcomplaints --config {written} status")
+@click.option("--backend", type=click.Choice(["maildir", "imap"]), default="maildir", show_default=True, help="Where the mailbox is.")
+@click.option("--host", default=None, help="With --backend imap: the IMAP server (port 993, TLS).")
+@click.option("--smtp-host", default=None, help="With --backend imap: the SMTP submission server (port 587, STARTTLS).")
+def init(landlord: str, policy_name: str, address: str, target: str, force: bool, backend: str, host: str | None,
+         smtp_host: str | None) -> None:
+    """Write a working config for a new landlord (Maildir and SQLite to start, or an IMAP mailbox)."""
+    from mailcomplaints.service.setup import ImapServer, write_config
+    imap = None
+    if backend == "imap":
+        if not host or not smtp_host:
+            raise click.UsageError("--backend imap needs --host (the IMAP server) and --smtp-host (the SMTP server)")
+        imap = ImapServer(host=host, smtp_host=smtp_host)
+    written = write_config(Path(target), landlord=landlord, policy=policy_name, address=address, force=force, imap=imap)
+    if imap:
+        click.echo(f"wrote {written}; set {imap.password_env} and {imap.smtp_password_env} in the environment "
+                   f"(or a 0600 secrets file the service loads), then: mailcomplaints --config {written} ingest")
+    else:
+        click.echo(f"wrote {written}; try: mailcomplaints --config {written} status")
 
 
 @cli.command()

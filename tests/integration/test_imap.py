@@ -41,6 +41,7 @@ from mailcomplaints.service.approval import approve, send_approved
 from mailcomplaints.service.pipeline import ingest
 from mailcomplaints.service.queries import show_case
 from mailcomplaints.service.scheduler import tick
+from mailcomplaints.service.setup import ImapServer, config_text
 from mailcomplaints.service.status import status
 from mailcomplaints.store import repository as repo
 
@@ -81,33 +82,12 @@ class Desk:
     port: int
 
     def write_config(self, extra: str = "", port: int | None = None, security: str = "none") -> Path:
+        """The config `init --backend imap` writes, pointed at the test servers."""
         config = self.root / "mailcomplaints.toml"
-        config.write_text(f"""
-[landlord]
-name = "Reliance Housing"
-policy = "reliance"
-
-[mailbox]
-backend = "imap"
-address = "{self.user}"
-host = "127.0.0.1"
-port = {port or self.port}
-security = "{security}"
-password_env = "{PASSWORD_ENV}"
-
-[smtp]
-host = "127.0.0.1"
-port = {self.sink.port}
-security = "none"
-
-[database]
-url = "sqlite:///db.sqlite"
-
-[daemon]
-poll_seconds = 3
-backoff_max_seconds = 2
-{extra}
-""")
+        server = ImapServer(host="127.0.0.1", port=port or self.port, security=security, smtp_host="127.0.0.1",
+                            smtp_port=self.sink.port, smtp_security="none", password_env=PASSWORD_ENV, smtp_password_env=None)
+        text = config_text(landlord="Reliance Housing", policy="reliance", address=self.user, database_path="db.sqlite", imap=server)
+        config.write_text(text + f"\n[daemon]\npoll_seconds = 3\nbackoff_max_seconds = 2\n{extra}\n")
         return config
 
     def app(self) -> App:
@@ -473,10 +453,10 @@ def test_tls_is_verified_and_a_private_ca_can_be_named(tmp_path, sink, monkeypat
             ingest(desk.app(), datetime.now(timezone.utc))
         desk.write_config(extra="", port=server.tls_port, security="tls")
         config = desk.root / "mailcomplaints.toml"
-        config.write_text(config.read_text().replace('security = "tls"', f'security = "tls"\nca_file = "{server.ca_file}"', 1))
+        config.write_text(config.read_text().replace('security = "tls" ', f'ca_file = "{server.ca_file}"\nsecurity = "tls" ', 1))
         assert ingest(desk.app(), datetime.now(timezone.utc)).processed == 1
         config.write_text(config.read_text().replace(f"port = {server.tls_port}", f"port = {server.port}", 1)
-                          .replace('security = "tls"', 'security = "starttls"', 1))
+                          .replace('security = "tls" ', 'security = "starttls" ', 1))
         app = desk.app()
         assert ingest(app, datetime.now(timezone.utc)).processed == 0  # STARTTLS on the plain port, verified too
         app.close()

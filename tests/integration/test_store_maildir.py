@@ -53,6 +53,17 @@ def test_database_creates_the_schema_and_reopening_is_a_no_op(tmp_path: Path) ->
     second.close()
 
 
+def test_processes_starting_together_create_the_schema_once(landlord) -> None:
+    """The daemon and a `status` started at the same moment on a new database."""
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "mailcomplaints.cli", "--config", str(landlord.config), "status", "--json"]
+    running = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(5)]
+    results = [(p.wait(timeout=120), p.stderr.read()) for p in running]
+    assert [rc for rc, _ in results] == [0] * 5, [err for _, err in results]
+
+
 def test_sqlite_runs_in_wal_mode(db: Database) -> None:
     with db.engine.connect() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar().lower() == "wal"
