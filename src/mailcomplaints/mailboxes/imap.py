@@ -16,6 +16,8 @@ IMAP, Gmail, a hosting company's shared mailbox.
   (once more at most, with the same Message-ID, which mail clients fold
   into one) rather than lost.
 - Deadlines are shown on drafts as keywords such as `Response_due_7_Dec`.
+- With CONDSTORE, the approval folders' flags are read again only when their
+  HIGHESTMODSEQ moved, so a quiet round costs two STATUS commands.
 
 Every network or server error is raised as MailboxError and drops the
 connection; the next call connects afresh.
@@ -125,6 +127,8 @@ class ImapMailbox:
         self._client = None
         self._selected: str | None = None
         self.backlog = 0  # messages found but not yet handed over when the last read stopped
+        self._quiet_marks: tuple | None = None  # HIGHESTMODSEQ of the approval folders when they last held no approval
+        self._looking_at: tuple | None = None
 
     # --- connection ------------------------------------------------------------
 
@@ -288,8 +292,26 @@ class ImapMailbox:
 
     # --- approval and labels ------------------------------------------------------
 
+    def _approval_folders_unchanged(self) -> bool:
+        """With CONDSTORE, nothing in the approval folders changed since a look
+        that found no approvals: no need to read their flags again."""
+        if not self.client.has_capability("CONDSTORE"):
+            return False
+        marks = tuple(self.client.folder_status(folder, ["HIGHESTMODSEQ"]).get(b"HIGHESTMODSEQ")
+                      for folder in (self.settings.approval_folder, self.settings.approved_folder))
+        unchanged = marks == self._quiet_marks
+        self._looking_at = marks
+        return unchanged
+
     @_network
     def approvals(self) -> list[MailboxApproval]:
+        if self._approval_folders_unchanged():
+            return []
+        out = self._read_approvals()
+        self._quiet_marks = self._looking_at if not out else None
+        return out
+
+    def _read_approvals(self) -> list[MailboxApproval]:
         s = self.settings
         wanted = s.approved_keyword.lower()
         out: list[MailboxApproval] = []
