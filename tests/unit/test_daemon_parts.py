@@ -28,3 +28,21 @@ def test_labels_name_each_open_deadline_and_say_when_one_is_late():
     met = Deadline("acknowledge", 1, date(2026, 11, 24), met_at=monday)
     assert deadline_labels([met, respond], datetime(2026, 11, 25, 10, tzinfo=timezone.utc)) == ["Response due 7 Dec"]
     assert [keyword(label) for label in deadline_labels([ack], monday)] == ["Ack_due_24_Nov"]  # an IMAP keyword atom
+
+
+def test_an_oauth2_token_comes_from_the_configured_command_and_a_failure_names_no_secret(tmp_path):
+    import pytest
+
+    from mailcomplaints.mailboxes.base import MailboxError
+    from mailcomplaints.mailboxes.connect import token_command
+
+    script = tmp_path / "token"
+    script.write_text("#!/bin/sh\necho '  eyJ0eXAi.token.value  '\n")
+    script.chmod(0o700)
+    assert token_command(str(script))() == "eyJ0eXAi.token.value"  # fetched afresh at each login
+    failing = tmp_path / "fails"
+    failing.write_text("#!/bin/sh\necho 'secret-in-output' >&2\nexit 3\n")
+    failing.chmod(0o700)
+    with pytest.raises(MailboxError) as raised:
+        token_command(str(failing))()
+    assert "secret-in-output" not in str(raised.value)
