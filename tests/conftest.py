@@ -165,3 +165,25 @@ def make_landlord(tmp_path: Path) -> Callable[..., Landlord]:
 def landlord(make_landlord: Callable[..., Landlord]) -> Landlord:
     """Reliance Housing on a fresh Maildir and SQLite database in tmp_path."""
     return make_landlord()
+
+
+# --- real servers: one Dovecot for the session (a user per test), an SMTP sink per test ---
+
+@pytest.fixture(scope="session")
+def dovecot(tmp_path_factory):
+    from servers import Dovecot, available
+
+    if not available():
+        if os.environ.get("CI"):
+            pytest.fail("Dovecot is missing in CI: `scripts/setup test` should have installed dovecot-imapd")
+        pytest.skip("Dovecot is not installed (apt-get install dovecot-imapd): the IMAP tests need a real server")
+    with Dovecot(tmp_path_factory.mktemp("dovecot")) as server:
+        yield server
+
+
+@pytest.fixture
+def sink():
+    from servers import SmtpSink
+
+    with SmtpSink() as server:
+        yield server

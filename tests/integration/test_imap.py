@@ -55,22 +55,6 @@ def complaint(n: int, body: str | None = None, **headers: str) -> bytes:
                       headers=headers or None)
 
 
-@pytest.fixture(scope="module")
-def dovecot(tmp_path_factory):
-    if not available():
-        if os.environ.get("CI"):
-            pytest.fail("Dovecot is missing in CI: `scripts/setup test` should have installed dovecot-imapd")
-        pytest.skip("Dovecot is not installed (apt-get install dovecot-imapd): the IMAP tests need a real server")
-    with Dovecot(tmp_path_factory.mktemp("dovecot")) as server:
-        yield server
-
-
-@pytest.fixture
-def sink():
-    with SmtpSink() as server:
-        yield server
-
-
 @dataclass
 class Desk:
     """One landlord whose shared mailbox is a Dovecot user."""

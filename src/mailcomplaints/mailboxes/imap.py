@@ -185,6 +185,7 @@ class ImapMailbox:
         last = int(stored_uid) if int(stored_validity) == validity else 0  # a new UIDVALIDITY: read all again
         uids = sorted(uid for uid in self.client.search(["UID", f"{last + 1}:*"]) if uid > last)
         self.backlog = len(uids)
+        handed_over = False  # once a message is handed over, only mark_processed moves the cursor
         for start in range(0, len(uids), BATCH):
             batch = uids[start:start + BATCH]
             ids = {uid: f"{prefix}{validity}:{uid}" for uid in batch}
@@ -192,14 +193,18 @@ class ImapMailbox:
             wanted = [uid for uid in batch if ids[uid] not in known]
             fetched = self.client.fetch(wanted, ["BODY.PEEK[]", "INTERNALDATE"]) if wanted else {}
             for uid in batch:
-                if uid in fetched:
-                    item = fetched[uid]
-                    delivered_at = item.get(b"INTERNALDATE") or datetime.now(timezone.utc)
-                    if delivered_at.tzinfo is None:
-                        delivered_at = delivered_at.replace(tzinfo=timezone.utc)
-                    yield Delivered(ids[uid], delivered_at, item[b"BODY[]"])
                 self.backlog -= 1
-                if advance_each or uid == batch[-1]:
+                if uid not in fetched:  # already stored: step over it while nothing before it waits
+                    if advance_each or not handed_over:
+                        self._advance(name, validity, uid)
+                    continue
+                item = fetched[uid]
+                delivered_at = item.get(b"INTERNALDATE") or datetime.now(timezone.utc)
+                if delivered_at.tzinfo is None:
+                    delivered_at = delivered_at.replace(tzinfo=timezone.utc)
+                handed_over = True
+                yield Delivered(ids[uid], delivered_at, item[b"BODY[]"])
+                if advance_each:
                     self._advance(name, validity, uid)
 
     def _advance(self, name: str, validity: int, uid: int) -> None:
@@ -245,7 +250,13 @@ class ImapMailbox:
 
     @_network
     def save_draft(self, draft_id: str, raw: bytes) -> str:
+        """Idempotent: a draft already there (a crash after the APPEND, before
+        the database recorded it) is found by our header, not saved twice."""
         folder = self.settings.approval_folder
+        validity = int(self._select(folder)[b"UIDVALIDITY"])
+        existing = self.client.search(["HEADER", DRAFT_HEADER, draft_id, "NOT", "DELETED"])
+        if existing:
+            return f"{validity}:{max(existing)}:{draft_id}"
         response = self.client.append(folder, raw, flags=(b"\\Draft",))
         appended = self._appended_uid(response)
         if appended is None:  # no UIDPLUS: look it up
