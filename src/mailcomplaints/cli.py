@@ -481,20 +481,30 @@ def deadline(start: str, working_days: int, nation: str, as_json: bool) -> None:
 @click.option("--address", default="complaints@example.org", show_default=True, help="The shared mailbox's address.")
 @click.option("--path", "target", default="mailcomplaints.toml", show_default=True, help="Where to write the config.")
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
-@click.option("--backend", type=click.Choice(["maildir", "imap"]), default="maildir", show_default=True, help="Where the mailbox is.")
+@click.option("--backend", type=click.Choice(["maildir", "imap", "graph"]), default="maildir", show_default=True, help="Where the mailbox is.")
 @click.option("--host", default=None, help="With --backend imap: the IMAP server (port 993, TLS).")
 @click.option("--smtp-host", default=None, help="With --backend imap: the SMTP submission server (port 587, STARTTLS).")
+@click.option("--tenant-id", default=None, help="With --backend graph: the app registration's directory (tenant) ID.")
+@click.option("--client-id", default=None, help="With --backend graph: the app registration's application (client) ID.")
 def init(landlord: str, policy_name: str, address: str, target: str, force: bool, backend: str, host: str | None,
-         smtp_host: str | None) -> None:
-    """Write a working config for a new landlord (Maildir and SQLite to start, or an IMAP mailbox)."""
-    from mailcomplaints.service.setup import ImapServer, write_config
-    imap = None
+         smtp_host: str | None, tenant_id: str | None, client_id: str | None) -> None:
+    """Write a working config for a new landlord (Maildir and SQLite to start, an IMAP mailbox, or Microsoft 365)."""
+    from mailcomplaints.service.setup import GRAPH_STEPS, ImapServer, write_config
+    imap = graph = None
     if backend == "imap":
         if not host or not smtp_host:
             raise click.UsageError("--backend imap needs --host (the IMAP server) and --smtp-host (the SMTP server)")
         imap = ImapServer(host=host, smtp_host=smtp_host)
-    written = write_config(Path(target), landlord=landlord, policy=policy_name, address=address, force=force, imap=imap)
-    if imap:
+    if backend == "graph":
+        if not tenant_id or not client_id:
+            raise click.UsageError("--backend graph needs --tenant-id and --client-id (the app registration in Entra ID)")
+        graph = (tenant_id, client_id)
+    written = write_config(Path(target), landlord=landlord, policy=policy_name, address=address, force=force, imap=imap, graph=graph)
+    if graph:
+        click.echo(f"wrote {written}. Now give the app access to {address.lower()} and nothing else:\n"
+                   + GRAPH_STEPS.format(address=address.lower(), client_id=client_id)
+                   + f"\nthen set MAILCOMPLAINTS_GRAPH_SECRET and run: mailcomplaints --config {written} ingest")
+    elif imap:
         click.echo(f"wrote {written}; set {imap.password_env} and {imap.smtp_password_env} in the environment "
                    f"(or a 0600 secrets file the service loads), then: mailcomplaints --config {written} ingest")
     else:

@@ -207,6 +207,12 @@ def settings_from_table(table: dict[str, Any], source: str, base_dir: Path) -> S
 
     smtp = _section(table, source, "smtp", False)
     _check_connection(smtp, source, "smtp")
+    if backend == "graph":
+        for key, what in (("tenant_id", "the directory (tenant) ID of the app registration"),
+                          ("client_id", "the application (client) ID"),
+                          ("client_secret_env", "the environment variable holding the client secret")):
+            if not isinstance(mailbox_t.get(key), str) or not mailbox_t[key].strip():
+                raise _fail(source, f"mailbox.{key}", f"is missing: give {what}")
     if backend == "imap":
         _check_server(mailbox_t, source, "mailbox", "IMAP")
         if not mailbox_t.get("password_env") and not mailbox_t.get("oauth2_token_command"):

@@ -28,7 +28,7 @@ class MailboxApproval:
     category, or a move into the Approved folder)."""
 
     mailbox_ref: str
-    draft_id: str  # from our X-Mailcomplaints-Draft header, which survives edits
+    draft_id: str | None  # from our X-Mailcomplaints-Draft header where the backend reads it; else found by mailbox_ref
     approver: str | None  # who, where the mailbox records it
 
 
@@ -39,6 +39,7 @@ class Delivered:
     backend_id: str  # stable for the life of the message (Maildir base name, UIDVALIDITY:UID, ItemId, Graph id)
     delivered_at: datetime  # from the backend, never from the Date header
     raw: bytes
+    conversation_id: str | None = None  # the server's thread id, where it has one (Exchange)
 
 
 class Mailbox(Protocol):

@@ -72,7 +72,19 @@ def open_mailbox(settings: Settings, cursors) -> Mailbox:
                             security=smtp_security, username=str(smtp.get("username", "")),
                             password=secret(settings, smtp, "smtp", "password"), ca_file=_path(settings, smtp.get("ca_file")))
         return ImapMailbox(imap, box.address, cursors, sender)
-    raise ConfigError(f"config {settings.source}: [mailbox] backend {box.backend!r} is not available in this version yet; use \"maildir\" or \"imap\"")
+    if box.backend == "graph":
+        from mailcomplaints.mailboxes.graph import GraphMailbox, GraphSettings
+
+        graph = GraphSettings(
+            tenant_id=str(options["tenant_id"]), client_id=str(options["client_id"]),
+            client_secret=secret(settings, options, "mailbox", "client_secret") or "",
+            ca_file=_path(settings, options.get("ca_file")),
+            **{key: str(options[key]) for key in ("authority", "graph_url", "folder", "approval_folder", "approved_folder",
+                                                  "approved_category", "approver", "sent_folder") if key in options},
+        )
+        return GraphMailbox(graph, box.address, cursors)
+    raise ConfigError(f"config {settings.source}: [mailbox] backend {box.backend!r} is not available in this version yet; "
+                      "use \"maildir\", \"imap\" or \"graph\"")
 
 
 def _path(settings: Settings, value) -> str | None:

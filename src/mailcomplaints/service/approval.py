@@ -10,6 +10,7 @@ is sent again, so nothing goes twice.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy import select
@@ -117,10 +118,12 @@ def collect_approvals(app: App, now: datetime) -> list[str]:
     approved = []
     for given in app.mailbox.approvals():
         with app.db.transaction() as session:
-            draft = session.get(DraftRow, given.draft_id)
+            draft = session.get(DraftRow, given.draft_id) if given.draft_id else \
+                session.scalar(select(DraftRow).where(DraftRow.mailbox_ref == given.mailbox_ref))
             if draft is None or draft.state != "pending":
                 continue  # not ours, or already approved, sent or withdrawn
             reference, kind = draft.case.reference, draft.kind
+            given = replace(given, draft_id=draft.id)
         try:
             if given.approver is None and kind in app.settings.four_eyes:
                 raise Refused(f"a {kind.replace('_', ' ')} needs a named approver: tag it "

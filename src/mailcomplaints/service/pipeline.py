@@ -100,7 +100,7 @@ def record_sent(app: App, session: Session, delivered: Delivered) -> str:
     hand. It joins its case as outgoing mail (never as incoming), and the case
     asks an officer whether it acknowledged or answered the complaint."""
     try:
-        message = parse_message(delivered.raw, delivered.delivered_at)
+        message = parse_message(delivered.raw, delivered.delivered_at, delivered.conversation_id)
     except UnreadableMessage:
         session.add(DuplicateDeliveryRow(backend_id=delivered.backend_id, message_id="", received_at=delivered.delivered_at))
         return "unreadable"
@@ -136,7 +136,7 @@ def process_one(app: App, session: Session, delivered: Delivered, now: datetime)
     """Store one delivered message and everything it changes. Returns
     'quarantined', 'duplicate', 'machine', 'new:REF' or 'joined:REF'."""
     try:
-        message = parse_message(delivered.raw, delivered.delivered_at)
+        message = parse_message(delivered.raw, delivered.delivered_at, delivered.conversation_id)
     except UnreadableMessage as err:
         session.add(QuarantineRow(backend_id=delivered.backend_id, reason=str(err), received_at=delivered.delivered_at, raw=delivered.raw))
         log.warning("quarantined backend_id=%s reason=%s", delivered.backend_id, err)

@@ -51,6 +51,27 @@ port = {smtp_port}
 security = "{smtp_security}"
 {smtp_login}'''
 
+GRAPH = '''[mailbox]
+backend = "graph"
+address = "{address}"           # the shared mailbox
+tenant_id = "{tenant_id}"       # Entra ID: the app registration's directory (tenant) ID
+client_id = "{client_id}"       # ... and its application (client) ID
+client_secret_env = "MAILCOMPLAINTS_GRAPH_SECRET"   # the environment variable holding its client secret
+# approval_folder = "drafts"     # drafts wait in Drafts; an officer gives one the category "Approved"
+# approved_folder = "Approved"   # ... or moves it here
+# Permissions (README, "Microsoft 365"): application permissions Mail.ReadWrite and
+# Mail.Send, limited to this one mailbox with RBAC for Applications in Exchange Online.
+'''
+
+GRAPH_STEPS = '''  In Exchange Online PowerShell (Connect-ExchangeOnline), as an Exchange administrator:
+  1. New-ServicePrincipal -AppId {client_id} -ObjectId <the enterprise application's object ID> -DisplayName mailcomplaints
+  2. New-ManagementScope -Name "mailcomplaints mailbox" -RecipientRestrictionFilter "PrimarySmtpAddress -eq '{address}'"
+  3. New-ManagementRoleAssignment -App {client_id} -Role "Application Mail.ReadWrite" -CustomResourceScope "mailcomplaints mailbox"
+     New-ManagementRoleAssignment -App {client_id} -Role "Application Mail.Send" -CustomResourceScope "mailcomplaints mailbox"
+  4. Test-ServicePrincipalAuthorization -Identity {client_id} -Resource {address}   (InScope: True)
+  Do not also grant Mail.ReadWrite or Mail.Send tenant-wide in Entra ID: that consent would reach every mailbox.
+'''
+
 SMTP_LOGIN = '''username = "{address}"
 password_env = "{smtp_password_env}"
 '''
@@ -71,10 +92,14 @@ class ImapServer:
 
 
 def config_text(*, landlord: str, policy: str, address: str, mailbox_path: str = "var/mailbox",
-                database_path: str = "var/mailcomplaints.db", imap: ImapServer | None = None) -> str:
+                database_path: str = "var/mailcomplaints.db", imap: ImapServer | None = None,
+                graph: tuple[str, str] | None = None) -> str:
+    """The config text; `graph` is (tenant_id, client_id) for Microsoft 365."""
     loaded = load_policy(policy, relative_to=Path.cwd())
     quoted = landlord.replace("\\", "\\\\").replace('"', '\\"')
-    if imap is None:
+    if graph is not None:
+        mailbox = GRAPH.format(address=address, tenant_id=graph[0], client_id=graph[1])
+    elif imap is None:
         mailbox = MAILDIR.format(address=address, mailbox_path=mailbox_path)
     else:
         login = SMTP_LOGIN.format(address=address, smtp_password_env=imap.smtp_password_env) if imap.smtp_password_env else ""
@@ -84,12 +109,12 @@ def config_text(*, landlord: str, policy: str, address: str, mailbox_path: str =
 
 
 def write_config(target: Path, *, landlord: str, policy: str, address: str, force: bool = False,
-                 imap: ImapServer | None = None) -> Path:
+                 imap: ImapServer | None = None, graph: tuple[str, str] | None = None) -> Path:
     if target.exists() and not force:
         raise ConfigError(f"{target} already exists; pass --force to overwrite it")
     if "@" not in address:
         raise ConfigError(f"--address {address!r} is not an email address")
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(config_text(landlord=landlord, policy=policy, address=address.lower(), imap=imap))
+    target.write_text(config_text(landlord=landlord, policy=policy, address=address.lower(), imap=imap, graph=graph))
     load_config(target)  # what we write must load
     return target
