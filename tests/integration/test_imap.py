@@ -240,6 +240,56 @@ def test_idle_wakes_the_wait_as_soon_as_mail_arrives_and_a_stop_ends_it(desk: De
     app.close()
 
 
+def test_mail_that_comes_between_a_read_and_the_wait_is_not_left_for_the_next_poll(desk: Desk):
+    app = desk.app()
+    ingest(app, datetime.now(timezone.utc))
+    desk.deliver(complaint(22))  # after the read, before the wait: IDLE alone would not report it
+    started = time.monotonic()
+    app.mailbox.wait_for_mail(30, threading.Event())
+    assert time.monotonic() - started < 2
+    ingest(app, datetime.now(timezone.utc))
+    client = desk.dovecot.client(desk.user)  # a message deleted unread leaves a gap in the UIDs
+    client.select_folder("INBOX")
+    uid = client.append("INBOX", complaint(23))
+    client.add_flags(client.search(["HEADER", "Subject", "Complaint 23"]), [b"\\Deleted"])
+    client.expunge()
+    client.logout()
+    ingest(app, datetime.now(timezone.utc))
+    stop = threading.Event()
+    threading.Timer(1.5, stop.set).start()
+    started = time.monotonic()
+    app.mailbox.wait_for_mail(30, stop)
+    assert time.monotonic() - started > 1  # waited: the gap is not taken for new mail
+    app.close()
+
+
+@pytest.mark.parametrize("policy", ["housing-solutions", "reliance"])
+def test_new_complaints_and_escalations_over_imap_are_processed_for_every_policy(desk: Desk, policy: str):
+    """INTERNALDATE comes with imapclient's own time zone, which the case history must survive."""
+    config = desk.root / "mailcomplaints.toml"
+    config.write_text(config.read_text().replace('policy = "reliance"', f'policy = "{policy}"'))
+    raw = complaint(24)
+    desk.deliver(raw, when=datetime(2026, 11, 2, 9, 0, tzinfo=timezone(timedelta(hours=1))))
+    app = desk.app()
+    now = datetime(2026, 11, 2, 12, 0, tzinfo=timezone.utc)
+    (reference,) = ingest(app, now).new_cases
+    with app.db.transaction() as session:
+        ack = repo.case_by_reference(session, reference).drafts[0].id
+    approve(app, ack, "Priya Shah", now)
+    send_approved(app, now)
+    response = casework.plan_draft(app, reference, "response", now, "Tom Okafor", outcome="not upheld")
+    approve(app, response.id, "Priya Shah", now, override="findings written for the test")
+    send_approved(app, now + timedelta(days=1))
+    desk.deliver(make_email("Resident 24 <resident24@example.net>", f"Re: Your complaint {reference}",
+                            "I am not happy with your response, please escalate my complaint to stage 2."),
+                 when=now + timedelta(days=2))
+    result = ingest(app, now + timedelta(days=2, minutes=5))
+    assert (result.processed, result.quarantined) == (1, 0)
+    assert show_case(app, reference, now + timedelta(days=2))["stage"] == 2
+    assert status(app)["quarantined"] == 0
+    app.close()
+
+
 # --- faults ------------------------------------------------------------------------------------
 
 def test_a_connection_dropped_mid_fetch_loses_and_duplicates_nothing(desk: Desk):

@@ -183,7 +183,11 @@ class ImapMailbox:
         name = f"imap:{folder}"
         stored_validity, _, stored_uid = (self.cursors.get(name) or "0:0").partition(":")
         last = int(stored_uid) if int(stored_validity) == validity else 0  # a new UIDVALIDITY: read all again
+        if int(stored_validity) != validity:
+            self.cursors.set(name, f"{validity}:0")
         uids = sorted(uid for uid in self.client.search(["UID", f"{last + 1}:*"]) if uid > last)
+        if not uids and int(info.get(b"UIDNEXT", 0)) - 1 > last:  # gaps (mail deleted unread): step over them
+            self._advance(name, validity, int(info[b"UIDNEXT"]) - 1)
         self.backlog = len(uids)
         handed_over = False  # once a message is handed over, only mark_processed moves the cursor
         for start in range(0, len(uids), BATCH):
@@ -200,8 +204,9 @@ class ImapMailbox:
                     continue
                 item = fetched[uid]
                 delivered_at = item.get(b"INTERNALDATE") or datetime.now(timezone.utc)
-                if delivered_at.tzinfo is None:
-                    delivered_at = delivered_at.replace(tzinfo=timezone.utc)
+                # in UTC with the standard library's zone: imapclient's FixedOffset cannot be copied
+                delivered_at = (delivered_at.replace(tzinfo=timezone.utc) if delivered_at.tzinfo is None
+                                else delivered_at.astimezone(timezone.utc))
                 handed_over = True
                 yield Delivered(ids[uid], delivered_at, item[b"BODY[]"])
                 if advance_each:
@@ -437,7 +442,10 @@ class ImapMailbox:
         if not self.client.has_capability("IDLE"):
             stop.wait(timeout)
             return
-        self._select(self.settings.folder)
+        info = self._select(self.settings.folder)
+        validity, _, done = (self.cursors.get(f"imap:{self.settings.folder}") or "0:0").partition(":")
+        if int(validity) != int(info[b"UIDVALIDITY"]) or int(info.get(b"UIDNEXT", 0)) > int(done) + 1:
+            return  # mail came after the last read and before this wait: IDLE would not tell of it
         deadline = time.monotonic() + timeout
         self.client.idle()
         early_empty = 0  # imapclient reports a closed connection as an immediate empty answer
