@@ -33,7 +33,7 @@ from email.utils import format_datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from servers import Dovecot, SmtpSink  # noqa: E402
+from servers import Dovecot, SmtpSink, imap_config  # noqa: E402
 
 USER = "complaints@example.test"
 PASSWORD_ENV = "MAILCOMPLAINTS_BENCH_IMAP_PASSWORD"
@@ -130,29 +130,7 @@ class Backlog:
 
 
 def write_config(root: Path, imap_port: int, smtp_port: int) -> Path:
-    config = root / "mailcomplaints.toml"
-    config.write_text(f"""
-[landlord]
-name = "Reliance Housing"
-policy = "reliance"
-
-[mailbox]
-backend = "imap"
-address = "{USER}"
-host = "127.0.0.1"
-port = {imap_port}
-security = "none"
-password_env = "{PASSWORD_ENV}"
-
-[smtp]
-host = "127.0.0.1"
-port = {smtp_port}
-security = "none"
-
-[database]
-url = "sqlite:///db.sqlite"
-""")
-    return config
+    return imap_config(root, user=USER, imap_port=imap_port, smtp_port=smtp_port, password_env=PASSWORD_ENV, extra="")
 
 
 def plain_download(dovecot: Dovecot) -> tuple[float, int, int]:

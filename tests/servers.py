@@ -581,3 +581,17 @@ class FaultProxy:
             except OSError:
                 pass
             s.close()
+
+
+def imap_config(root: Path, *, user: str, imap_port: int, smtp_port: int, password_env: str,
+                security: str = "none", extra: str = "") -> Path:
+    """The config `mailcomplaints init --backend imap` writes, pointed at these
+    local servers (no SMTP login; `extra` is appended, e.g. a [daemon] section)."""
+    from mailcomplaints.service.setup import ImapServer, config_text
+
+    server = ImapServer(host=HOST, port=imap_port, security=security, smtp_host=HOST, smtp_port=smtp_port,
+                        smtp_security="none", password_env=password_env, smtp_password_env=None)
+    config = root / "mailcomplaints.toml"
+    config.write_text(config_text(landlord="Reliance Housing", policy="reliance", address=user,
+                                  database_path="db.sqlite", imap=server) + "\n" + extra + "\n")
+    return config

@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 
 from conftest import OUR_ADDRESS, make_email, message_id_of
-from servers import Dovecot, FaultProxy, SmtpSink, available
+from servers import Dovecot, FaultProxy, SmtpSink, available, imap_config
 
 from mailcomplaints.config import load_config
 from mailcomplaints.drafting.compose import DRAFT_HEADER, finalise
@@ -41,7 +41,6 @@ from mailcomplaints.service.approval import approve, send_approved
 from mailcomplaints.service.pipeline import ingest
 from mailcomplaints.service.queries import show_case
 from mailcomplaints.service.scheduler import tick
-from mailcomplaints.service.setup import ImapServer, config_text
 from mailcomplaints.service.status import status
 from mailcomplaints.store import repository as repo
 
@@ -66,13 +65,9 @@ class Desk:
     port: int
 
     def write_config(self, extra: str = "", port: int | None = None, security: str = "none") -> Path:
-        """The config `init --backend imap` writes, pointed at the test servers."""
-        config = self.root / "mailcomplaints.toml"
-        server = ImapServer(host="127.0.0.1", port=port or self.port, security=security, smtp_host="127.0.0.1",
-                            smtp_port=self.sink.port, smtp_security="none", password_env=PASSWORD_ENV, smtp_password_env=None)
-        text = config_text(landlord="Reliance Housing", policy="reliance", address=self.user, database_path="db.sqlite", imap=server)
-        config.write_text(text + f"\n[daemon]\npoll_seconds = 3\nbackoff_max_seconds = 2\n{extra}\n")
-        return config
+        return imap_config(self.root, user=self.user, imap_port=port or self.port, smtp_port=self.sink.port,
+                           password_env=PASSWORD_ENV, security=security,
+                           extra=f"[daemon]\npoll_seconds = 3\nbackoff_max_seconds = 2\n{extra}")
 
     def app(self) -> App:
         return App(load_config(self.root / "mailcomplaints.toml"))
