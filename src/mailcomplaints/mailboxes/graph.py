@@ -30,7 +30,9 @@ import base64
 import email
 import logging
 import re
+import ssl
 import threading
+import urllib.request
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -44,7 +46,8 @@ log = logging.getLogger("mailcomplaints.graph")
 
 SCOPE = ["https://graph.microsoft.com/.default"]
 LAST_MODIFIER = "String 0x3FFA"  # PidTagLastModifierName: who last changed the item in Outlook
-INLINE_LIMIT = 3 * 1024 * 1024  # attachments above this go through an upload session (documented limit)
+INLINE_LIMIT = 3 * 1024 * 1024  # attachments from this size go through an upload session (documented limit)
+REQUEST_LIMIT = 3_500_000  # a request body must stay under 4 MB; base64 adds a third
 CHUNK = 320 * 1024 * 10  # upload-session chunks must be multiples of 320 KiB
 MAX_TRIES = 6
 OUR_CATEGORIES = re.compile(r"^(ack|response) due |^(overdue|due today|not approved)$", re.I)
@@ -83,11 +86,12 @@ class GraphClient:
         import msal
 
         self.settings = settings
-        verify = settings.ca_file or True
         authority = settings.authority or f"https://login.microsoftonline.com/{settings.tenant_id}"
         self.msal = msal.ConfidentialClientApplication(
             settings.client_id, client_credential=settings.client_secret, authority=authority,
-            verify=verify, instance_discovery=False if settings.authority else None, timeout=settings.timeout)
+            http_client=_identity_session(settings.ca_file), instance_discovery=False if settings.authority else None,
+            timeout=settings.timeout)
+        verify = ssl.create_default_context(cafile=settings.ca_file) if settings.ca_file else True
         self.http = httpx.Client(base_url=settings.graph_url.rstrip("/") + "/", verify=verify, timeout=settings.timeout)
 
     def token(self) -> str:
@@ -126,6 +130,20 @@ class GraphClient:
         self.http.close()
 
 
+def _identity_session(ca_file: str | None):
+    """MSAL's HTTP session. With a configured CA it must not take the CA from
+    REQUESTS_CA_BUNDLE (requests lets that variable override `verify`);
+    proxies from the environment are still used."""
+    import requests
+
+    session = requests.Session()
+    if ca_file:
+        session.trust_env = False
+        session.verify = ca_file
+        session.proxies = urllib.request.getproxies()
+    return session
+
+
 def _retry_after(value: str | None, attempt: int) -> float:
     try:
         return min(60.0, max(0.0, float(value)))
@@ -156,6 +174,7 @@ class GraphMailbox:
         self._folders: dict[str, str] = {}
         self.user = f"users/{quote(address)}"
         self.backlog = 0
+        self._unmarked: set[str] = set()
 
     @property
     def client(self) -> GraphClient:
@@ -186,7 +205,7 @@ class GraphMailbox:
 
     # --- reading ---------------------------------------------------------------
 
-    def _delta(self, folder: str, is_known) -> Iterator[Delivered]:
+    def _delta(self, folder: str, is_known, wait_for_marks: bool) -> Iterator[Delivered]:
         name = f"graph:delta:{folder}"
         start = f"{self.user}/mailFolders/{self._folder(folder)}/messages/delta"
         url = self.cursors.get(name) or start
@@ -208,22 +227,26 @@ class GraphMailbox:
                 if item["id"] in known:
                     continue
                 raw = self.client.request("GET", f"{self.user}/messages/{item['id']}/$value").content
+                if wait_for_marks:
+                    self._unmarked.add(item["id"])
                 yield Delivered(item["id"], _received(item["receivedDateTime"]), raw, item.get("conversationId"))
                 self.backlog -= 1
             if "@odata.nextLink" in page:
                 url = page["@odata.nextLink"]
                 continue
-            self.cursors.set(name, page["@odata.deltaLink"])  # every page read and handed over
+            if not self._unmarked:  # every message handed over was stored: the next round starts from here
+                self.cursors.set(name, page["@odata.deltaLink"])
             return
 
     def new_messages(self, is_known) -> Iterator[Delivered]:
-        yield from self._delta(self.settings.folder, is_known)
+        self._unmarked = set()
+        yield from self._delta(self.settings.folder, is_known, wait_for_marks=True)
 
     def sent_messages(self, is_known) -> Iterator[Delivered]:
-        yield from self._delta(self.settings.sent_folder, is_known)
+        yield from self._delta(self.settings.sent_folder, is_known, wait_for_marks=False)
 
     def mark_processed(self, backend_id: str) -> None:
-        pass  # the delta link, saved once a round read every page, is the place kept
+        self._unmarked.discard(backend_id)  # the delta link is kept once every message read was stored
 
     # --- drafts ----------------------------------------------------------------
 
@@ -239,8 +262,8 @@ class GraphMailbox:
         existing = self._by_message_id(self.settings.approval_folder, str(message["Message-ID"]).strip())
         if existing:
             return existing[0]
-        large = [part for part in message.iter_attachments() if len(part.get_payload(decode=True) or b"") > INLINE_LIMIT]
-        if large:  # too big for one request: create without them, then upload each
+        large = [part for part in message.iter_attachments() if part.get_filename()] if len(raw) * 4 / 3 > REQUEST_LIMIT else []
+        if large:  # too big for one request (4 MB, base64 included): create without the files, then add each
             kept = email.message_from_bytes(raw, policy=email_policy.SMTP)
             _drop_attachments(kept, {part.get_filename() for part in large})
             raw = kept.as_bytes()
@@ -251,7 +274,7 @@ class GraphMailbox:
         return created["id"]
 
     def _upload(self, message_id: str, name: str, content_type: str, data: bytes) -> None:
-        if len(data) <= INLINE_LIMIT:
+        if len(data) < INLINE_LIMIT:
             self.client.request("POST", f"{self.user}/messages/{message_id}/attachments", json={
                 "@odata.type": "#microsoft.graph.fileAttachment", "name": name, "contentType": content_type,
                 "contentBytes": base64.b64encode(data).decode()})
@@ -264,12 +287,12 @@ class GraphMailbox:
                 "Content-Range": f"bytes {start}-{start + len(chunk) - 1}/{len(data)}", "Content-Type": "application/octet-stream"})
 
     def read_draft(self, mailbox_ref: str) -> bytes | None:
-        try:
-            return self.client.request("GET", f"{self.user}/messages/{mailbox_ref}/$value").content
-        except GraphError as err:
-            if err.status == 404:
-                return None
-            raise
+        """The draft as it stands; None once it is gone or sent (an immutable
+        id follows the message into Sent Items)."""
+        item = self._item(mailbox_ref, "id,isDraft")
+        if item is None or not item.get("isDraft"):
+            return None
+        return self.client.request("GET", f"{self.user}/messages/{mailbox_ref}/$value").content
 
     def draft_editor(self, mailbox_ref: str) -> str | None:
         item = self._item(mailbox_ref, "id")
@@ -357,16 +380,18 @@ class GraphMailbox:
         gave it); without a draft, our MIME through sendMail. Exchange keeps a
         copy in Sent Items either way."""
         try:
-            if mailbox_ref and self.read_draft(mailbox_ref) is not None:
+            draft = self._item(mailbox_ref, "id,isDraft") if mailbox_ref else None
+            if draft is not None and draft.get("isDraft"):
                 self.client.request("POST", f"{self.user}/messages/{mailbox_ref}/send")
-            else:
-                self.client.request("POST", f"{self.user}/sendMail", content=base64.b64encode(raw),
-                                    headers={"Content-Type": "text/plain"})
+                return mailbox_ref  # an immutable id: the Sent Items copy keeps the draft's
+            self.client.request("POST", f"{self.user}/sendMail", content=base64.b64encode(raw), headers={"Content-Type": "text/plain"})
         except GraphError as err:
             if 400 <= err.status < 500 and err.status not in (401, 403, 404, 408, 409, 429):
                 raise SendRefused(str(err)) from None  # the message itself is refused: say so, do not retry
             raise
-        return None  # the Sent Items copy is known by its Message-ID
+        message_id = str(email.message_from_bytes(raw, policy=email_policy.default).get("Message-ID", "")).strip()
+        copies = self._by_message_id(self.settings.sent_folder, message_id) if message_id else []
+        return copies[0] if copies else None  # else known by its Message-ID when the Sent Items delta shows it
 
     def was_sent(self, message_id: str) -> bool:
         return bool(self._by_message_id(self.settings.sent_folder, message_id))
