@@ -24,7 +24,8 @@ from mailcomplaints.mailboxes.base import SendRefused
 from mailcomplaints.service.app import App
 from mailcomplaints.service.failpoints import failpoint
 from mailcomplaints.service.labels import NOT_APPROVED
-from mailcomplaints.service.drafts import draft_bytes, letter_from_officer, lint_facts, refresh, supersede, sync_mailbox
+from mailcomplaints.service.drafts import (draft_bytes, letter_from_officer, lint_facts, redrafted_text, refresh, supersede,
+                                           sync_mailbox)
 from mailcomplaints.store import repository as repo
 from mailcomplaints.store.models import DraftRow, EventRow, MessageRow, OutboxRow
 
@@ -61,9 +62,9 @@ def approve(app: App, draft_id: str, by: str, now: datetime, override: str | Non
             raise Refused(f"case {case.reference} has an escalation waiting for a decision: run `mailcomplaints decide {case.reference} accept-escalation` or `decline-escalation` first")
         text, facts = current_text(app, draft), lint_facts(app, draft, now)
         problems = lint(text, facts)
-        if problems and text.strip() == draft.body_text.strip():  # untouched by an officer: bring it up to date
-            refresh(app, draft, now)
-            problems = lint(draft.body_text, facts)
+        stale = bool(problems) and text.strip() == draft.body_text.strip()  # untouched by an officer: bring it up to date
+        if stale:
+            problems = lint(redrafted_text(app, draft, now), facts)
         if draft.kind == "response" and draft.stage == 2:
             first = _stage_response_approver(session, case.id, 1)
             if first and first.strip().lower() == by.strip().lower():
@@ -77,6 +78,8 @@ def approve(app: App, draft_id: str, by: str, now: datetime, override: str | Non
             problems.append(f"{by} {did} this {draft.kind.replace('_', ' ')}, and another person must approve it")
         if problems and not override:
             raise Refused(f"draft {draft.id} cannot be approved: {'; '.join(problems)}. Fix it, or approve with --override REASON")
+        if stale:  # only now that it is approved: a refusal must leave the mailbox copy alone
+            refresh(app, draft, now)
         if edited:
             letter_from_officer(app, draft, text, now)
         draft.state, draft.approved_by, draft.approved_at = "approved", by.strip(), now

@@ -177,12 +177,17 @@ def draft_extras(draft: DraftRow) -> dict[str, Any]:
     return {"reason": reason} if reason else {}
 
 
+def redrafted_text(app: App, draft: DraftRow, now: datetime) -> str:
+    """The draft's text as it would be written `now` (no side effects)."""
+    context = render_context(app, draft.case, draft.kind, draft.stage, now,
+                             outcome_label=app.policy.outcomes.get(draft.outcome) if draft.outcome else None, **draft_extras(draft))
+    return app.renderer.email_text(draft.kind, context)
+
+
 def refresh(app: App, draft: DraftRow, now: datetime) -> None:
     """Re-draft an untouched draft with today's dates (a letter approved a day
     later promises dates counted from today); its mailbox copy is replaced."""
-    context = render_context(app, draft.case, draft.kind, draft.stage, now,
-                             outcome_label=app.policy.outcomes.get(draft.outcome) if draft.outcome else None, **draft_extras(draft))
-    draft.body_text = app.renderer.email_text(draft.kind, context)
+    draft.body_text = redrafted_text(app, draft, now)
     draft.created_at = now  # when it was last drafted
     if draft.mailbox_ref:
         app.mailbox.remove_draft(draft.mailbox_ref)
