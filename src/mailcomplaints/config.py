@@ -213,6 +213,13 @@ def settings_from_table(table: dict[str, Any], source: str, base_dir: Path) -> S
                           ("client_secret_env", "the environment variable holding the client secret")):
             if not isinstance(mailbox_t.get(key), str) or not mailbox_t[key].strip():
                 raise _fail(source, f"mailbox.{key}", f"is missing: give {what}")
+    if backend == "ews":
+        if not mailbox_t.get("password_env"):
+            raise _fail(source, "mailbox.password_env", "is missing: name the environment variable holding the service account's password")
+        if "auth_type" in mailbox_t:
+            _get(mailbox_t, source, "mailbox.auth_type", str, choices=("NTLM", "basic"))
+        if "access" in mailbox_t:
+            _get(mailbox_t, source, "mailbox.access", str, choices=("delegate", "impersonation"))
     if backend == "imap":
         _check_server(mailbox_t, source, "mailbox", "IMAP")
         if not mailbox_t.get("password_env") and not mailbox_t.get("oauth2_token_command"):

@@ -83,8 +83,17 @@ def open_mailbox(settings: Settings, cursors) -> Mailbox:
                                                   "approved_category", "approver", "sent_folder") if key in options},
         )
         return GraphMailbox(graph, box.address, cursors)
-    raise ConfigError(f"config {settings.source}: [mailbox] backend {box.backend!r} is not available in this version yet; "
-                      "use \"maildir\", \"imap\" or \"graph\"")
+    if box.backend == "ews":
+        from mailcomplaints.mailboxes.ews import EwsMailbox, EwsSettings
+
+        ews = EwsSettings(
+            username=str(options.get("username", box.address)), password=secret(settings, options, "mailbox", "password") or "",
+            server_url=str(options["server_url"]) if options.get("server_url") else None, ca_file=_path(settings, options.get("ca_file")),
+            **{key: str(options[key]) for key in ("auth_type", "access", "folder", "approval_folder", "approved_folder",
+                                                  "approved_category", "approver", "sent_folder") if key in options},
+        )
+        return EwsMailbox(ews, box.address, cursors)
+    raise ConfigError(f"config {settings.source}: [mailbox] backend {box.backend!r} is not available; use maildir, imap, graph or ews")
 
 
 def _path(settings: Settings, value) -> str | None:

@@ -41,6 +41,7 @@ from typing import Iterator
 from urllib.parse import quote
 
 from mailcomplaints.mailboxes.base import Delivered, MailboxApproval, MailboxError, SendRefused
+from mailcomplaints.mailboxes.categories import relabelled, split_approval
 
 log = logging.getLogger("mailcomplaints.graph")
 
@@ -50,7 +51,6 @@ INLINE_LIMIT = 3 * 1024 * 1024  # attachments from this size go through an uploa
 REQUEST_LIMIT = 3_500_000  # a request body must stay under 4 MB; base64 adds a third
 CHUNK = 320 * 1024 * 10  # upload-session chunks must be multiples of 320 KiB
 MAX_TRIES = 6
-OUR_CATEGORIES = re.compile(r"^(ack|response) due |^(overdue|due today|not approved)$", re.I)
 
 
 class GraphError(MailboxError):
@@ -345,7 +345,7 @@ class GraphMailbox:
         out = []
         for item in self._listed(self.settings.approval_folder):
             for category in item.get("categories", []):
-                head, who = _split(category)
+                head, who = split_approval(category)
                 if head.lower() == wanted:
                     out.append(MailboxApproval(item["id"], None, who or _last_modifier(item)))
                     break
@@ -360,16 +360,15 @@ class GraphMailbox:
         if item.get("parentFolderId") == self._folder(self.settings.approved_folder):
             self.client.request("POST", f"{self.user}/messages/{mailbox_ref}/move",
                                 json={"destinationId": self._folder(self.settings.approval_folder)})
-        wanted = self.settings.approved_category.lower()
-        kept = [c for c in item.get("categories", []) if _split(c)[0].lower() != wanted and not OUR_CATEGORIES.search(c)]
-        self.client.request("PATCH", f"{self.user}/messages/{mailbox_ref}", json={"categories": kept + labels})
+        categories = relabelled(item.get("categories", []), labels, drop_approval=self.settings.approved_category)
+        self.client.request("PATCH", f"{self.user}/messages/{mailbox_ref}", json={"categories": categories})
 
     def set_labels(self, mailbox_ref: str, labels: list[str]) -> None:
         item = self._item(mailbox_ref, "id,categories")
         if item is None:
             return
         current = item.get("categories", [])
-        wanted = [c for c in current if not OUR_CATEGORIES.search(c)] + labels
+        wanted = relabelled(current, labels)
         if wanted != current:
             self.client.request("PATCH", f"{self.user}/messages/{mailbox_ref}", json={"categories": wanted})
 
@@ -399,13 +398,6 @@ class GraphMailbox:
     def wait_for_mail(self, timeout: float, stop: threading.Event) -> None:
         stop.wait(timeout)  # delta polling: no push without a public endpoint
 
-
-def _split(category: str) -> tuple[str, str]:
-    """'Approved' -> ('Approved', ''); 'Approved-Priya Shah' or 'Approved: Priya Shah' -> ('Approved', 'Priya Shah')."""
-    found = re.match(r"^\s*([^-_:]+?)\s*[-_:]\s*(.+?)\s*$", category)
-    if found:
-        return found.group(1), found.group(2).replace("_", " ")
-    return category.strip(), ""
 
 
 def _last_modifier(item: dict) -> str | None:
