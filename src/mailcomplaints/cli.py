@@ -481,16 +481,18 @@ def deadline(start: str, working_days: int, nation: str, as_json: bool) -> None:
 @click.option("--address", default="complaints@example.org", show_default=True, help="The shared mailbox's address.")
 @click.option("--path", "target", default="mailcomplaints.toml", show_default=True, help="Where to write the config.")
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
-@click.option("--backend", type=click.Choice(["maildir", "imap", "graph"]), default="maildir", show_default=True, help="Where the mailbox is.")
+@click.option("--backend", type=click.Choice(["maildir", "imap", "graph", "ews"]), default="maildir", show_default=True, help="Where the mailbox is.")
 @click.option("--host", default=None, help="With --backend imap: the IMAP server (port 993, TLS).")
 @click.option("--smtp-host", default=None, help="With --backend imap: the SMTP submission server (port 587, STARTTLS).")
 @click.option("--tenant-id", default=None, help="With --backend graph: the app registration's directory (tenant) ID.")
 @click.option("--client-id", default=None, help="With --backend graph: the app registration's application (client) ID.")
+@click.option("--server-url", default=None, help="With --backend ews: https://mail.example.org/EWS/Exchange.asmx.")
+@click.option("--username", default=None, help="With --backend ews: the service account, DOMAIN\\name.")
 def init(landlord: str, policy_name: str, address: str, target: str, force: bool, backend: str, host: str | None,
-         smtp_host: str | None, tenant_id: str | None, client_id: str | None) -> None:
+         smtp_host: str | None, tenant_id: str | None, client_id: str | None, server_url: str | None, username: str | None) -> None:
     """Write a working config for a new landlord (Maildir and SQLite to start, an IMAP mailbox, or Microsoft 365)."""
-    from mailcomplaints.service.setup import GRAPH_STEPS, ImapServer, write_config
-    imap = graph = None
+    from mailcomplaints.service.setup import EWS_STEPS, GRAPH_STEPS, ImapServer, write_config
+    imap = graph = ews = None
     if backend == "imap":
         if not host or not smtp_host:
             raise click.UsageError("--backend imap needs --host (the IMAP server) and --smtp-host (the SMTP server)")
@@ -499,8 +501,16 @@ def init(landlord: str, policy_name: str, address: str, target: str, force: bool
         if not tenant_id or not client_id:
             raise click.UsageError("--backend graph needs --tenant-id and --client-id (the app registration in Entra ID)")
         graph = (tenant_id, client_id)
-    written = write_config(Path(target), landlord=landlord, policy=policy_name, address=address, force=force, imap=imap, graph=graph)
-    if graph:
+    if backend == "ews":
+        if not server_url or not username:
+            raise click.UsageError("--backend ews needs --server-url (the EWS endpoint) and --username (the service account)")
+        ews = (server_url, username)
+    written = write_config(Path(target), landlord=landlord, policy=policy_name, address=address, force=force, imap=imap,
+                           graph=graph, ews=ews)
+    if ews:
+        click.echo(f"wrote {written}.\n" + EWS_STEPS.format(address=address.lower(), username=username)
+                   + f"then set MAILCOMPLAINTS_EWS_PASSWORD and run: mailcomplaints --config {written} ingest")
+    elif graph:
         click.echo(f"wrote {written}. Now give the app access to {address.lower()} and nothing else:\n"
                    + GRAPH_STEPS.format(address=address.lower(), client_id=client_id)
                    + f"\nthen set MAILCOMPLAINTS_GRAPH_SECRET and run: mailcomplaints --config {written} ingest")

@@ -63,6 +63,23 @@ client_secret_env = "MAILCOMPLAINTS_GRAPH_SECRET"   # the environment variable h
 # Mail.Send, limited to this one mailbox with RBAC for Applications in Exchange Online.
 '''
 
+EWS = '''[mailbox]
+backend = "ews"
+address = "{address}"           # the shared mailbox
+server_url = "{server_url}"     # the EWS endpoint; leave out to use autodiscover
+username = "{username}"         # the service account (DOMAIN\\name or name@domain)
+password_env = "MAILCOMPLAINTS_EWS_PASSWORD"   # the environment variable holding its password
+auth_type = "NTLM"              # NTLM | basic
+access = "delegate"             # delegate (Full Access on the mailbox) | impersonation
+# approval_folder = "drafts"; approved_folder = "Approved"; approved_category = "Approved"
+'''
+
+EWS_STEPS = '''  In the Exchange Management Shell, give the service account access to {address} and nothing else:
+    Add-MailboxPermission -Identity {address} -User "{username}" -AccessRights FullAccess -AutoMapping $false
+  (or, with access = "impersonation", a management scope holding only this mailbox and the
+  ApplicationImpersonation role assigned to the account with -CustomRecipientWriteScope).
+'''
+
 GRAPH_STEPS = '''  In Exchange Online PowerShell (Connect-ExchangeOnline), as an Exchange administrator:
   1. New-ServicePrincipal -AppId {client_id} -ObjectId <the enterprise application's object ID> -DisplayName mailcomplaints
   2. New-ManagementScope -Name "mailcomplaints mailbox" -RecipientRestrictionFilter "PrimarySmtpAddress -eq '{address}'"
@@ -93,12 +110,15 @@ class ImapServer:
 
 def config_text(*, landlord: str, policy: str, address: str, mailbox_path: str = "var/mailbox",
                 database_path: str = "var/mailcomplaints.db", imap: ImapServer | None = None,
-                graph: tuple[str, str] | None = None) -> str:
-    """The config text; `graph` is (tenant_id, client_id) for Microsoft 365."""
+                graph: tuple[str, str] | None = None, ews: tuple[str, str] | None = None) -> str:
+    """The config text; `graph` is (tenant_id, client_id) for Microsoft 365,
+    `ews` (server_url, username) for Exchange Server."""
     loaded = load_policy(policy, relative_to=Path.cwd())
     quoted = landlord.replace("\\", "\\\\").replace('"', '\\"')
     if graph is not None:
         mailbox = GRAPH.format(address=address, tenant_id=graph[0], client_id=graph[1])
+    elif ews is not None:
+        mailbox = EWS.format(address=address, server_url=ews[0], username=ews[1].replace("\\", "\\\\"))
     elif imap is None:
         mailbox = MAILDIR.format(address=address, mailbox_path=mailbox_path)
     else:
@@ -109,12 +129,13 @@ def config_text(*, landlord: str, policy: str, address: str, mailbox_path: str =
 
 
 def write_config(target: Path, *, landlord: str, policy: str, address: str, force: bool = False,
-                 imap: ImapServer | None = None, graph: tuple[str, str] | None = None) -> Path:
+                 imap: ImapServer | None = None, graph: tuple[str, str] | None = None,
+                 ews: tuple[str, str] | None = None) -> Path:
     if target.exists() and not force:
         raise ConfigError(f"{target} already exists; pass --force to overwrite it")
     if "@" not in address:
         raise ConfigError(f"--address {address!r} is not an email address")
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(config_text(landlord=landlord, policy=policy, address=address.lower(), imap=imap, graph=graph))
+    target.write_text(config_text(landlord=landlord, policy=policy, address=address.lower(), imap=imap, graph=graph, ews=ews))
     load_config(target)  # what we write must load
     return target
