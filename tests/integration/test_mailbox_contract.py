@@ -1,6 +1,6 @@
 """One contract, every backend: what the pipeline relies on a mailbox for,
-checked the same way against the Maildir, a real Dovecot (IMAP + SMTP) and
-Microsoft Graph's documented HTTP exchanges.
+checked the same way against the Maildir, a real Dovecot (IMAP + SMTP), and
+the documented HTTP exchanges of Microsoft Graph and of Exchange Web Services.
 
 Each backend comes with a small test driver that does what the outside
 world does to a mailbox: a server delivering mail, an officer tagging a draft
@@ -124,15 +124,54 @@ class GraphDriver:
         self.fake.stop()
 
 
-@pytest.fixture(params=["maildir", "imap", "graph"])
+class EwsDriver:
+    """Exchange Server, through a double of EWS that answers as its
+    documentation says (tests/ews_server.py)."""
+
+    approvals_in_client = True
+
+    def __init__(self, root: Path):
+        from ews_server import FakeEws
+
+        self.fake = FakeEws(root)
+        self.fake.start()
+        self.cursors = MemoryCursors()
+
+    def open(self) -> Mailbox:
+        from mailcomplaints.mailboxes.ews import EwsMailbox, EwsSettings
+
+        fake = self.fake
+        settings = EwsSettings(username=fake.username, password=fake.password, server_url=fake.url, auth_type="basic",
+                               ca_file=str(fake.ca_file))
+        return EwsMailbox(settings, fake.mailbox, self.cursors)
+
+    def deliver(self, raw: bytes, when: datetime) -> None:
+        self.fake.deliver(raw, "inbox", when)
+
+    def sent(self) -> list[bytes]:
+        return [item["mime"] for item in self.fake.items("sentitems")]
+
+    def approve_in_client(self, draft_id: str, keyword: str) -> None:
+        (found,) = [i for i in self.fake.items("drafts") if f"{DRAFT_HEADER}: {draft_id}".encode() in i["mime"]]
+        self.fake.set_categories(found["id"], [keyword], modified_by="Priya Shah")
+
+    def close(self) -> None:
+        import exchangelib
+
+        self.fake.stop()
+        exchangelib.close_connections()
+
+
+@pytest.fixture(params=["maildir", "imap", "graph", "ews"])
 def driver(request, tmp_path):
     if request.param == "maildir":
         yield MaildirDriver(tmp_path / "maildir")
     elif request.param == "imap":
         yield ImapDriver(request.getfixturevalue("dovecot"), request.getfixturevalue("sink"))
     else:
-        made = GraphDriver(tmp_path / "graph")
+        made = (GraphDriver if request.param == "graph" else EwsDriver)(tmp_path / request.param)
         yield made
+        assert made.fake.errors == []  # the double itself never failed
         made.close()
 
 

@@ -27,7 +27,7 @@ import logging
 import re
 import threading
 from dataclasses import dataclass
-from datetime import timezone
+from datetime import datetime, timezone
 from email import policy as email_policy
 from functools import wraps
 from typing import Iterator
@@ -160,14 +160,13 @@ class EwsMailbox:
 
         folder = self._folder(folder_name)
         name = f"ews:sync:{folder_name}"
-        state = self.cursors.get(name)
+        folder.item_sync_state = self.cursors.get(name)  # exchangelib reads None as "the state you hold", so set it
         try:
-            created = [item for change, item in folder.sync_items(sync_state=state, only_fields=["id", "changekey"])
-                       if change == "create"]
+            created = [item for change, item in folder.sync_items(only_fields=["id", "changekey"]) if change == "create"]
         except ErrorInvalidSyncStateData:
             log.warning("ews sync state invalid folder=%s: reading the folder again", folder_name)
-            created = [item for change, item in folder.sync_items(sync_state=None, only_fields=["id", "changekey"])
-                       if change == "create"]
+            folder.item_sync_state = None
+            created = [item for change, item in folder.sync_items(only_fields=["id", "changekey"]) if change == "create"]
         new_state = folder.item_sync_state
         known = is_known([item.id for item in created]) if created else set()
         wanted = [item for item in created if item.id not in known]
@@ -179,7 +178,7 @@ class EwsMailbox:
                     continue  # gone meanwhile (moved or deleted): nothing to read
                 if wait_for_marks:
                     self._unmarked.add(item.id)
-                received = item.datetime_received.astimezone(timezone.utc)
+                received = datetime.fromtimestamp(item.datetime_received.timestamp(), tz=timezone.utc)  # a plain datetime
                 conversation = item.conversation_id.id if item.conversation_id else None
                 yield Delivered(item.id, received, bytes(item.mime_content), conversation)
                 self.backlog -= 1
@@ -246,8 +245,7 @@ class EwsMailbox:
     def replace_draft(self, mailbox_ref: str, raw: bytes) -> None:
         """EWS cannot replace an item's MIME: the body is set and the PDF letter
         swapped, leaving the officer's other changes alone."""
-        from exchangelib import FileAttachment, HTMLBody
-        from exchangelib.items import Body
+        from exchangelib import Body, FileAttachment, HTMLBody
 
         item = self._draft(mailbox_ref, ("id", "changekey", "is_draft", "attachments"))
         if item is None:
@@ -325,7 +323,9 @@ class EwsMailbox:
                 Message(account=self.account, folder=self.account.sent, mime_content=raw).send_and_save()
         except (ErrorInvalidRecipients, ErrorMessageSizeExceeded) as err:
             raise SendRefused(f"Exchange refused the message: {type(err).__name__}: {err}") from None
-        return None  # the Sent Items copy is known by its Message-ID when the sync shows it
+        message_id = str(email.message_from_bytes(raw, policy=email_policy.default).get("Message-ID", "")).strip()
+        copies = list(self.account.sent.filter(message_id=message_id).only("id")) if message_id else []
+        return copies[0].id if copies else None  # Exchange may file it a moment later: then known by its Message-ID
 
     @_network
     def was_sent(self, message_id: str) -> bool:
