@@ -113,7 +113,7 @@ class EwsMailbox:
         return self._account
 
     def _connect(self):
-        from exchangelib import BASIC, DELEGATE, IMPERSONATION, NTLM, Account, Configuration, Credentials, FaultTolerance
+        from exchangelib import BASIC, DELEGATE, IMPERSONATION, NTLM, Account, Configuration, Credentials
         from exchangelib.protocol import BaseProtocol
 
         s = self.settings
@@ -122,8 +122,8 @@ class EwsMailbox:
         credentials = Credentials(s.username, s.password)
         config = Configuration(service_endpoint=s.server_url, credentials=credentials,
                                auth_type=BASIC if s.auth_type.lower() == "basic" else NTLM,
-                               retry_policy=FaultTolerance(max_wait=s.max_wait)) if s.server_url else \
-            Configuration(credentials=credentials, retry_policy=FaultTolerance(max_wait=s.max_wait))
+                               retry_policy=_retry_policy(s.max_wait)) if s.server_url else \
+            Configuration(credentials=credentials, retry_policy=_retry_policy(s.max_wait))
         return Account(primary_smtp_address=self.address, config=config, autodiscover=not s.server_url,
                        access_type=IMPERSONATION if s.access == "impersonation" else DELEGATE)
 
@@ -188,6 +188,7 @@ class EwsMailbox:
     @_network
     def new_messages(self, is_known) -> Iterator[Delivered]:
         self._unmarked = set()
+        self._folder(self.settings.approved_folder)  # made on the first round, so officers can move drafts into it
         yield from self._sync(self.settings.folder, is_known, wait_for_marks=True)
 
     @_network
@@ -334,6 +335,22 @@ class EwsMailbox:
     def wait_for_mail(self, timeout: float, stop: threading.Event) -> None:
         stop.wait(timeout)
 
+
+
+def _retry_policy(max_wait: int):
+    """exchangelib's fault tolerance (waiting out ErrorServerBusy for the
+    back-off the server asks), except that a 401 is a wrong password on
+    Exchange Server, reported at once rather than waited on as throttling."""
+    from exchangelib.errors import UnauthorizedError
+    from exchangelib.protocol import FaultTolerance
+
+    class BusyOnly(FaultTolerance):
+        def raise_response_errors(self, response):
+            if response.status_code == 401:
+                raise UnauthorizedError(f"invalid credentials for {response.url}")
+            return super().raise_response_errors(response)
+
+    return BusyOnly(max_wait=max_wait)
 
 
 def _adapter_for(ca_file: str):

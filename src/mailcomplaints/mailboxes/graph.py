@@ -240,6 +240,7 @@ class GraphMailbox:
 
     def new_messages(self, is_known) -> Iterator[Delivered]:
         self._unmarked = set()
+        self._folder(self.settings.approved_folder)  # made on the first round, so officers can move drafts into it
         yield from self._delta(self.settings.folder, is_known, wait_for_marks=True)
 
     def sent_messages(self, is_known) -> Iterator[Delivered]:
