@@ -16,8 +16,8 @@ premises. (Exchange Online is retiring EWS; use the Graph backend there.)
   is what the officer left.
 - ErrorServerBusy is honoured: exchangelib's fault-tolerant retry policy waits
   for the back-off the server asks for (up to `max_wait` seconds).
-- Wake-up is by polling every `poll_seconds` (streaming notifications are not
-  used yet).
+- Wake-up: a pull subscription asked for new-mail events every two seconds,
+  else (a server that refuses subscriptions) polling every `poll_seconds`.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import email
 import logging
 import re
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email import policy as email_policy
@@ -38,6 +39,7 @@ from mailcomplaints.mailboxes.categories import relabelled, split_approval
 
 log = logging.getLogger("mailcomplaints.ews")
 FETCHED = ("mime_content", "datetime_received", "conversation_id")
+PULL_SECONDS = 2.0  # how often a pull subscription is asked for new-mail events
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,7 @@ class EwsMailbox:
         self._account = None
         self._folders: dict[str, object] = {}
         self._unmarked: set[str] = set()
+        self._pull: list | bool | None = None  # [subscription id, watermark]; False where the server refuses
         self.backlog = 0
 
     # --- connection ------------------------------------------------------------
@@ -128,7 +131,7 @@ class EwsMailbox:
                        access_type=IMPERSONATION if s.access == "impersonation" else DELEGATE)
 
     def close(self) -> None:
-        account, self._account = self._account, None
+        account, self._account, self._pull = self._account, None, None
         if account is not None:
             try:
                 account.protocol.close()
@@ -332,8 +335,40 @@ class EwsMailbox:
     def was_sent(self, message_id: str) -> bool:
         return self.account.sent.filter(message_id=message_id).exists()
 
+    @_network
     def wait_for_mail(self, timeout: float, stop: threading.Event) -> None:
-        stop.wait(timeout)
+        """A pull subscription on the watched folder, asked for events every
+        few seconds (a cheap call, unlike a sync); where the server will not
+        subscribe us, plain polling."""
+        from exchangelib.errors import EWSError
+        from exchangelib.properties import CreatedEvent, NewMailEvent
+
+        if self._pull is False:
+            stop.wait(timeout)
+            return
+        folder = self._folder(self.settings.folder)
+        if self._pull is None:
+            try:
+                self._pull = list(folder.subscribe_to_pull(event_types=["NewMailEvent", "CreatedEvent"], timeout=30))
+            except EWSError as err:
+                log.warning("ews pull notifications refused (%s): polling every %.0fs", type(err).__name__, timeout)
+                self._pull = False
+                stop.wait(timeout)
+                return
+        deadline = time.monotonic() + timeout
+        while not stop.is_set() and time.monotonic() < deadline:
+            subscription, watermark = self._pull
+            try:
+                notifications = list(folder.get_events(subscription, watermark))
+            except EWSError:
+                self._pull = None  # expired or lost: subscribe again next time, and read now in case
+                return
+            for notification in notifications:
+                for event in notification.events:
+                    self._pull[1] = event.watermark or self._pull[1]
+            if any(isinstance(e, (NewMailEvent, CreatedEvent)) for n in notifications for e in n.events):
+                return
+            stop.wait(min(PULL_SECONDS, max(0.0, deadline - time.monotonic())))
 
 
 
