@@ -63,27 +63,20 @@ import hashlib
 import json
 import re
 import secrets
-import socket
-import ssl
-import sys
 import threading
-import traceback
 import uuid
-import weakref
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, formataddr, getaddresses, make_msgid, parsedate_to_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Callable, NamedTuple
 
 from lxml import etree
 
-from graph_server import Mime, make_certificate
+from https_double import HOST, Handler, HttpsDouble, Mime, make_certificate
 
-HOST = "127.0.0.1"
 EWS_PATH = "/EWS/Exchange.asmx"
 
 S = "http://schemas.xmlsoap.org/soap/envelope/"
@@ -1864,62 +1857,61 @@ class EwsService:
 
 
 # --------------------------------------------------------------------------
-# HTTP(S) plumbing.
+# The double: https_double's server with Basic authentication and EWS's answers.
 # --------------------------------------------------------------------------
 
-class _Handler(BaseHTTPRequestHandler):
-    """TLS per connection (the handshake runs in the connection's thread, not
-    the accept loop), HTTP/1.1 keep-alive, Basic authentication, every
-    exchange recorded."""
-    protocol_version = "HTTP/1.1"
+class _Handler(Handler):
     server_version = "Microsoft-IIS/10.0 (FakeEws test double)"
-    timeout = 30
+    do_GET = do_POST = do_PUT = do_DELETE = Handler.dispatch
 
-    def version_string(self) -> str:
-        return self.server_version
 
-    def setup(self) -> None:
-        self.request.settimeout(self.timeout)
-        self.request = self.server.tls.wrap_socket(self.request, server_side=True,
-                                                   do_handshake_on_connect=False)
-        self.server.track(self.request, True)
-        try:
-            self.request.do_handshake()
-        except (OSError, ssl.SSLError):
-            self.server.track(self.request, False)
-            self.request.close()
-            raise
-        super().setup()
+def _operation(body: bytes) -> str | None:
+    """The SOAP operation a request asks for (None when the body is not SOAP)."""
+    return EwsService.operation_of(body) if body else None
 
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            self.server.track(self.request, False)
-            try:
-                self.request.close()
-            except OSError:
-                pass
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the base class's name)
-        pass
+def _soap_headers() -> dict[str, str]:
+    return {"Content-Type": "text/xml; charset=utf-8", "request-id": str(uuid.uuid4()),
+            "X-FEServer": "EXCH01", "X-BEServer": "EXCH01"}
 
-    def _read_body(self) -> bytes:
-        if "chunked" in str(self.headers.get("Transfer-Encoding", "")).lower():
-            chunks = []
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass
-                    return b"".join(chunks)
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
 
-    def _authorised(self, fake: FakeEws) -> bool:
-        scheme, _, value = str(self.headers.get("Authorization", "")).partition(" ")
+class FakeEws(HttpsDouble):
+    """A test double of Exchange Web Services for one mailbox of an
+    Exchange 2016 server, over HTTPS on 127.0.0.1 with Basic authentication. A
+    context manager: the server runs inside `with`; the port is bound (and
+    known) from __init__."""
+
+    handler = _Handler
+    requests: list[Exchange]
+
+    def __init__(self, root: Path, mailbox: str = "complaints@example.test",
+                 username: str = "EXAMPLE\\svc-complaints", password: str = "secret"):
+        super().__init__(root, "ews")
+        self.mailbox, self.username, self.password = mailbox, username, password
+        # Choice: changes made through EWS record the service account's name
+        # (its account part) as LastModifiedName; Exchange records the display name.
+        self.service_display_name = username.rpartition("\\")[2]
+        self.store = Store(mailbox, self.service_display_name)
+        self.service = EwsService(self)
+        self.url = f"https://{HOST}:{self.port}{EWS_PATH}"
+
+    # -- answering (for https_double) --------------------------------------
+
+    def _answer(self, handler: Handler, body: bytes) -> tuple[int, dict[str, str], bytes]:
+        if handler.path.split("?")[0].lower() != EWS_PATH.lower():
+            return 404, {"Content-Type": "text/html"}, (b"<html><body>404 - File or directory not found."
+                                                         b"</body></html>")
+        if not self._authorised(str(handler.headers.get("Authorization", ""))):
+            # Choice: only Basic is offered (Negotiate and NTLM are not). No "Connection: close":
+            # exchangelib takes that as ErrorServerBusy.
+            return 401, {"WWW-Authenticate": f'Basic realm="{HOST}"', "Content-Type": "text/html"}, b""
+        if handler.command != "POST":
+            return 405, {"Allow": "POST", "Content-Type": "text/html"}, b""
+        status, payload = self.service.handle(body)
+        return status, _soap_headers(), payload
+
+    def _authorised(self, authorization: str) -> bool:
+        scheme, _, value = authorization.partition(" ")
         if scheme.lower() != "basic":
             return False
         try:
@@ -1932,146 +1924,17 @@ class _Handler(BaseHTTPRequestHandler):
             text = raw.decode("latin-1")
         user, _, password = text.partition(":")
         # Choice: Windows account names compare without case; passwords exactly.
-        return user.lower() == fake.username.lower() and secrets.compare_digest(password, fake.password)
+        return user.lower() == self.username.lower() and secrets.compare_digest(password, self.password)
 
-    def _dispatch(self) -> None:
-        fake: FakeEws = self.server.fake
-        body = self._read_body()
-        headers = {"Content-Type": "text/xml; charset=utf-8", "request-id": str(uuid.uuid4()),
-                   "X-FEServer": "EXCH01", "X-BEServer": "EXCH01"}
-        operation = EwsService.operation_of(body) if body else None
-        try:
-            if self.path.split("?")[0].lower() != EWS_PATH.lower():
-                status, headers = 404, {"Content-Type": "text/html"}
-                payload = b"<html><body>404 - File or directory not found.</body></html>"
-            elif not self._authorised(fake):
-                # Choice: only Basic is offered (Negotiate and NTLM are not). No "Connection: close":
-                # exchangelib takes that as ErrorServerBusy.
-                status, payload = 401, b""
-                headers = {"WWW-Authenticate": f'Basic realm="{HOST}"', "Content-Type": "text/html"}
-            elif self.command != "POST":
-                status, headers, payload = 405, {"Allow": "POST", "Content-Type": "text/html"}, b""
-            else:
-                status, payload = fake.service.handle(body)
-        except Exception:  # a bug in this double: answer 500 and keep it for the test to see
-            fake.errors.append(traceback.format_exc())
-            print(f"ews_server: internal error on {operation}\n{fake.errors[-1]}", file=sys.stderr)
-            status = 500
-            payload = fake.service.fault(SoapFault(
-                "ErrorInternalServerError", "An internal server error occurred. The operation failed."))
-        fake.requests.append(Exchange(operation, body, status))
-        self.send_response(status)
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+    def _internal_error(self) -> tuple[int, dict[str, str], bytes]:
+        return 500, _soap_headers(), self.service.fault(SoapFault(
+            "ErrorInternalServerError", "An internal server error occurred. The operation failed."))
 
-    do_GET = do_POST = do_PUT = do_DELETE = _dispatch
+    def _record(self, handler: Handler, body: bytes, status: int) -> Exchange:
+        return Exchange(_operation(body), body, status)
 
-
-class _Server(ThreadingHTTPServer):
-    """One daemon thread per connection (never holding up interpreter exit),
-    tracked here so that stopping can shut open keep-alive connections and
-    then join every thread (ThreadingMixIn does not join daemon threads)."""
-    daemon_threads = True
-
-    def __init__(self, fake: FakeEws, tls: ssl.SSLContext):
-        self.fake, self.tls = fake, tls
-        self.connections: set = set()
-        self.threads: list[threading.Thread] = []
-        self.connections_lock = threading.Lock()
-        super().__init__((HOST, 0), _Handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        thread = threading.Thread(target=self.process_request_thread, args=(request, client_address),
-                                  name=f"FakeEws:{self.server_address[1]}:connection", daemon=True)
-        with self.connections_lock:
-            self.threads = [t for t in self.threads if t.is_alive()] + [thread]
-        thread.start()
-
-    def track(self, connection: Any, open_: bool) -> None:
-        with self.connections_lock:
-            (self.connections.add if open_ else self.connections.discard)(connection)
-
-    def shut_connections(self) -> None:
-        with self.connections_lock:
-            connections = list(self.connections)
-        for connection in connections:
-            try:
-                connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        error = sys.exc_info()[1]
-        if isinstance(error, (ssl.SSLError, ConnectionError, TimeoutError, OSError)):
-            return  # clients that hang up or fail the handshake: not our concern
-        super().handle_error(request, client_address)
-
-
-def _stop_server(server: _Server, thread: threading.Thread | None) -> None:
-    if thread is not None and thread.is_alive():
-        server.shutdown()
-    server.server_close()
-    server.shut_connections()
-    for worker in [*server.threads, *([thread] if thread is not None else [])]:
-        worker.join(5)
-
-
-class FakeEws:
-    """A test double of Exchange Web Services for one mailbox of an
-    Exchange 2016 server, over HTTPS on 127.0.0.1 with Basic authentication. A
-    context manager: the server runs inside `with`; the port is bound (and
-    known) from __init__."""
-
-    def __init__(self, root: Path, mailbox: str = "complaints@example.test",
-                 username: str = "EXAMPLE\\svc-complaints", password: str = "secret"):
-        self.root = Path(root).resolve()
-        self.root.mkdir(parents=True, exist_ok=True)
-        self.mailbox, self.username, self.password = mailbox, username, password
-        self.ca_file = self.root / "ews-cert.pem"
-        self._key_file = self.root / "ews-key.pem"
-        if not (self.ca_file.exists() and self._key_file.exists()):
-            make_certificate(self.ca_file, self._key_file)
-        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        tls.load_cert_chain(self.ca_file, self._key_file)
-        self.requests: list[Exchange] = []
-        self.errors: list[str] = []   # tracebacks of this double's own failures (answered 500)
-        # Choice: changes made through EWS record the service account's name
-        # (its account part) as LastModifiedName; Exchange records the display name.
-        self.service_display_name = username.rpartition("\\")[2]
-        self.store = Store(mailbox, self.service_display_name)
-        self.service = EwsService(self)
-        self._server = _Server(weakref.proxy(self), tls)  # weak: dropping the double stops it
-        self.port: int = self._server.server_address[1]
-        self.url = f"https://{HOST}:{self.port}{EWS_PATH}"
-        self._thread: threading.Thread | None = None
-        self._cleanup = weakref.finalize(self, _stop_server, self._server, None)
-
-    # -- lifecycle -------------------------------------------------------
-
-    def start(self) -> None:
-        if not self._cleanup.alive:
-            raise RuntimeError("this FakeEws was stopped; make a new one")
-        if self._thread is not None:
-            return
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
-                                        name=f"FakeEws:{self.port}", daemon=True)
-        self._thread.start()
-        self._cleanup.detach()
-        self._cleanup = weakref.finalize(self, _stop_server, self._server, self._thread)
-
-    def stop(self) -> None:
-        """Stop serving, close every connection and join all server threads."""
-        self._cleanup()
-
-    def __enter__(self) -> FakeEws:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def _describe(self, handler: Handler, body: bytes) -> str:
+        return str(_operation(body))
 
     # -- test hooks: the outside world and officers in Outlook -----------
 

@@ -32,30 +32,21 @@ and look: `messages(folder)`, `sent_mime()`, `requests` (every exchange).
 from __future__ import annotations
 
 import base64
-import email
 import hashlib
-import html
 import json
 import re
 import secrets
-import socket
-import ssl
-import subprocess
-import sys
 import threading
-import traceback
-import weakref
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from email import policy as email_policy
 from email.message import EmailMessage
 from email.utils import formataddr, format_datetime, getaddresses, make_msgid, parsedate_to_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
-HOST = "127.0.0.1"
+from https_double import HOST, Handler, HttpsDouble, Mime, make_certificate
 
 # Documented limits.
 MAX_REQUEST_BYTES = 4 * 1024 * 1024      # Graph request size limit (413 above it)
@@ -99,17 +90,6 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).decode().rstrip("=")
 
 
-def make_certificate(cert_file: Path, key_file: Path) -> None:
-    """Self-signed, valid for both localhost and 127.0.0.1 (EC: fast to make);
-    the same openssl recipe as `servers.Dovecot` uses."""
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-         "-nodes", "-days", "3650", "-subj", "/CN=localhost",
-         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
-         "-keyout", str(key_file), "-out", str(cert_file)],
-        check=True, capture_output=True)
-
-
 @dataclass
 class Recorded:
     """One HTTP exchange, for assertions. `headers` has lower-case names;
@@ -135,147 +115,40 @@ def _not_found() -> GraphError:
 
 
 # --------------------------------------------------------------------------
-# MIME: the stored form of every message (Graph's $value), edited in place.
+# MIME: the stored form of every message (Graph's $value), edited in place
+# with https_double.Mime; here a JSON message resource made into MIME.
 # --------------------------------------------------------------------------
 
-class Mime:
-    """Reading and rewriting stored MIME. Edits re-serialise the message (as
-    Exchange regenerates MIME too); untouched messages keep their bytes."""
-
-    @staticmethod
-    def parse(raw: bytes) -> EmailMessage:
-        return email.message_from_bytes(raw, policy=email_policy.default)
-
-    @staticmethod
-    def dump(msg: EmailMessage) -> bytes:
-        return msg.as_bytes(policy=email_policy.SMTP)
-
-    @staticmethod
-    def looks_like_mime(raw: bytes) -> bool:
-        head = raw.split(b"\n", 1)[0]
-        return re.match(rb"^[!-9;-~]+:", head) is not None
-
-    @staticmethod
-    def body_parts(msg: EmailMessage) -> list[EmailMessage]:
-        """The text/plain and text/html parts that make up the body (not attachments)."""
-        return [p for p in msg.walk()
-                if not p.is_multipart() and p.get_content_type() in ("text/plain", "text/html")
-                and p.get_content_disposition() != "attachment" and not p.get_filename()]
-
-    @staticmethod
-    def body(msg: EmailMessage, prefer: str | None = None) -> tuple[str, str]:
-        """(contentType, content) as Graph shows the body: in its own format
-        unless `Prefer: outlook.body-content-type` asks for "text" or "html"."""
-        order = ("plain", "html") if prefer == "text" else ("html", "plain")
-        part = msg.get_body(preferencelist=order)
-        if part is None:
-            return ("text", "")
-        text = part.get_content()
-        text = text if isinstance(text, str) else ""
-        kind = "html" if part.get_content_subtype() == "html" else "text"
-        if prefer == "text" and kind == "html":
-            return ("text", _html_to_text(text))
-        if prefer == "html" and kind == "text":
-            return ("html", _text_to_html(text))
-        return (kind, text)
-
-    @staticmethod
-    def attachment_parts(msg: EmailMessage) -> list[EmailMessage]:
-        """Parts that Graph lists as attachments: disposition attachment, or a named part."""
-        return [p for p in msg.walk()
-                if not p.is_multipart() and (p.get_content_disposition() == "attachment" or p.get_filename())]
-
-    @staticmethod
-    def part_bytes(part: EmailMessage) -> bytes:
-        if part.get_content_type() == "message/rfc822":
-            inner = part.get_payload()
-            inner = inner[0] if isinstance(inner, list) else inner
-            return inner.as_bytes() if hasattr(inner, "as_bytes") else str(inner).encode()
-        data = part.get_payload(decode=True)
-        return data if data is not None else b""
-
-    @staticmethod
-    def set_body(raw: bytes, content: str, content_type: str) -> bytes:
-        """Replace the body text: text/plain parts get plain text, text/html parts HTML."""
-        msg = Mime.parse(raw)
-        parts = Mime.body_parts(msg)
-        is_html = content_type.lower() == "html"
-        if not parts:
-            if msg.is_multipart():
-                new = EmailMessage(policy=email_policy.default)
-                new.set_content(content, subtype="html" if is_html else "plain", charset="utf-8")
-                msg.get_payload().insert(0, new)
-                return Mime.dump(msg)
-            parts = [msg]
-        for part in parts:
-            if part.get_content_subtype() == "html":
-                text = content if is_html else _text_to_html(content)
-                part.set_content(text, subtype="html", charset="utf-8")
-            else:
-                text = _html_to_text(content) if is_html else content
-                part.set_content(text, subtype="plain", charset="utf-8")
-        return Mime.dump(msg)
-
-    @staticmethod
-    def set_header(raw: bytes, name: str, value: str | None) -> bytes:
-        msg = Mime.parse(raw)
-        del msg[name]
-        if value:
-            msg[name] = value
-        return Mime.dump(msg)
-
-    @staticmethod
-    def add_attachment(raw: bytes, data: bytes, name: str, content_type: str,
-                       inline: bool = False, content_id: str | None = None) -> bytes:
-        msg = Mime.parse(raw)
-        maintype, _, subtype = (content_type or "application/octet-stream").partition("/")
-        msg.add_attachment(data, maintype=maintype or "application", subtype=subtype or "octet-stream",
-                           filename=name, disposition="inline" if inline else "attachment",
-                           cid=f"<{content_id}>" if content_id else None)
-        return Mime.dump(msg)
-
-    @staticmethod
-    def remove_part(raw: bytes, index: int) -> bytes:
-        """Remove the `index`-th attachment part from its parent multipart."""
-        msg = Mime.parse(raw)
-        target = Mime.attachment_parts(msg)[index]
-        for parent in msg.walk():
-            if parent.is_multipart() and any(p is target for p in parent.get_payload()):
-                parent.set_payload([p for p in parent.get_payload() if p is not target])
-                break
-        return Mime.dump(msg)
-
-    @staticmethod
-    def from_json(data: dict, mailbox: str) -> bytes:
-        """A message resource (subject, body, recipients, attachments...) as MIME."""
-        msg = EmailMessage(policy=email_policy.SMTP)
-        sender = data.get("from") or data.get("sender")
-        if sender:
-            msg["From"] = _format_recipient(sender)
-        for header, key in (("To", "toRecipients"), ("Cc", "ccRecipients"),
-                            ("Bcc", "bccRecipients"), ("Reply-To", "replyTo")):
-            if data.get(key):
-                msg[header] = ", ".join(_format_recipient(r) for r in data[key])
-        msg["Subject"] = data.get("subject") or ""
-        msg["Date"] = format_datetime(_now())
-        msg["Message-ID"] = make_msgid(domain=mailbox.partition("@")[2] or "example.test")
-        for header in data.get("internetMessageHeaders") or []:
-            name = str(header.get("name", ""))
-            if not name.lower().startswith("x-"):
-                raise GraphError(400, "InvalidInternetMessageHeader",
-                                 f"The internet message header name '{name}' should start with 'x-' or 'X-'.")
-            msg[name] = str(header.get("value", ""))
-        body = data.get("body") or {}
-        kind = str(body.get("contentType", "text")).lower()
-        msg.set_content(body.get("content") or "", subtype="html" if kind == "html" else "plain",
-                        charset="utf-8")
-        raw = Mime.dump(msg)
-        for attachment in data.get("attachments") or []:
-            content = Attachments.decode_posted(attachment)
-            raw = Mime.add_attachment(raw, content, attachment.get("name") or "attachment",
-                                      attachment.get("contentType") or "application/octet-stream",
-                                      bool(attachment.get("isInline")), attachment.get("contentId"))
-        return raw
+def _mime_from_json(data: dict, mailbox: str) -> bytes:
+    """A message resource (subject, body, recipients, attachments...) as MIME."""
+    msg = EmailMessage(policy=email_policy.SMTP)
+    sender = data.get("from") or data.get("sender")
+    if sender:
+        msg["From"] = _format_recipient(sender)
+    for header, key in (("To", "toRecipients"), ("Cc", "ccRecipients"),
+                        ("Bcc", "bccRecipients"), ("Reply-To", "replyTo")):
+        if data.get(key):
+            msg[header] = ", ".join(_format_recipient(r) for r in data[key])
+    msg["Subject"] = data.get("subject") or ""
+    msg["Date"] = format_datetime(_now())
+    msg["Message-ID"] = make_msgid(domain=mailbox.partition("@")[2] or "example.test")
+    for header in data.get("internetMessageHeaders") or []:
+        name = str(header.get("name", ""))
+        if not name.lower().startswith("x-"):
+            raise GraphError(400, "InvalidInternetMessageHeader",
+                             f"The internet message header name '{name}' should start with 'x-' or 'X-'.")
+        msg[name] = str(header.get("value", ""))
+    body = data.get("body") or {}
+    kind = str(body.get("contentType", "text")).lower()
+    msg.set_content(body.get("content") or "", subtype="html" if kind == "html" else "plain",
+                    charset="utf-8")
+    raw = Mime.dump(msg)
+    for attachment in data.get("attachments") or []:
+        content = Attachments.decode_posted(attachment)
+        raw = Mime.add_attachment(raw, content, attachment.get("name") or "attachment",
+                                  attachment.get("contentType") or "application/octet-stream",
+                                  bool(attachment.get("isInline")), attachment.get("contentId"))
+    return raw
 
 
 def _format_recipient(recipient: dict) -> str:
@@ -288,18 +161,6 @@ def _format_recipient(recipient: dict) -> str:
 def _recipients(msg: EmailMessage, header: str) -> list[dict]:
     return [{"emailAddress": {"name": name or address, "address": address}}
             for name, address in getaddresses([str(v) for v in msg.get_all(header, [])]) if address]
-
-
-def _html_to_text(markup: str) -> str:
-    markup = re.sub(r"(?is)<(script|style|head)\b.*?</\1>", "", markup)
-    markup = re.sub(r"(?i)<br\s*/?>|</p>|</div>", "\n", markup)
-    return html.unescape(re.sub(r"<[^>]+>", "", markup)).strip() + "\n"
-
-
-def _text_to_html(text: str) -> str:
-    body = html.escape(text).replace("\n", "<br>\n")
-    return ('<html><head><meta http-equiv="Content-Type" content="text/html; charset=utf-8"></head>'
-            f"<body>{body}</body></html>")
 
 
 # --------------------------------------------------------------------------
@@ -1046,7 +907,7 @@ class GraphApi:
     def message_json(self, msg: Message, options: QueryOptions, context: bool = False) -> dict:
         parsed = msg.parsed
         kind, content = Mime.body(parsed, options.body_type)
-        plain = _html_to_text(content) if kind == "html" else content
+        plain = Mime.html_to_text(content) if kind == "html" else content
         attachments = Mime.attachment_parts(parsed)
         full = {
             "@odata.etag": f'W/"CQAAABYAAAD{msg.change:08d}"',
@@ -1127,7 +988,7 @@ class GraphApi:
             raw = _decode_mime_body(body)
         elif content_type.startswith("application/json"):
             data = _json_body(body)
-            raw = Mime.from_json(data, self.box.address)
+            raw = _mime_from_json(data, self.box.address)
             categories = list(data.get("categories") or [])
         else:
             raise GraphError(415, "UnsupportedMediaType",
@@ -1175,7 +1036,7 @@ class GraphApi:
             data = _json_body(body)
             if not isinstance(data.get("message"), dict):
                 raise GraphError(400, "ErrorInvalidRequest", "The message parameter is required.")
-            raw = Mime.from_json(data["message"], self.box.address)
+            raw = _mime_from_json(data["message"], self.box.address)
             save = data.get("saveToSentItems", True) not in (False, "false")
         else:
             raise GraphError(415, "UnsupportedMediaType",
@@ -1422,135 +1283,21 @@ def _decode_mime_body(body: bytes) -> bytes:
 
 
 # --------------------------------------------------------------------------
-# HTTP(S) plumbing.
+# The double: https_double's server with Graph's answers.
 # --------------------------------------------------------------------------
 
-class _Handler(BaseHTTPRequestHandler):
-    """TLS per connection (the handshake runs in the connection's thread, not
-    the accept loop), HTTP/1.1 keep-alive, every exchange recorded."""
-    protocol_version = "HTTP/1.1"
+class _Handler(Handler):
     server_version = "FakeGraph/1.0 (test double)"
-    sys_version = ""
-    timeout = 30
-
-    def setup(self) -> None:
-        self.request.settimeout(self.timeout)
-        self.request = self.server.tls.wrap_socket(self.request, server_side=True,
-                                                   do_handshake_on_connect=False)
-        self.server.track(self.request, True)
-        try:
-            self.request.do_handshake()
-        except (OSError, ssl.SSLError):
-            self.server.track(self.request, False)
-            self.request.close()
-            raise
-        super().setup()
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            self.server.track(self.request, False)
-            try:
-                self.request.close()
-            except OSError:
-                pass
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the base class's name)
-        pass
-
-    def _read_body(self) -> bytes:
-        if "chunked" in str(self.headers.get("Transfer-Encoding", "")).lower():
-            chunks = []
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass
-                    return b"".join(chunks)
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
-
-    def _dispatch(self) -> None:
-        fake: FakeGraph = self.server.fake
-        body = self._read_body()
-        record = Recorded(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body)
-        fake.requests.append(record)
-        try:
-            status, headers, payload = fake.api.handle(self.command, self.path, self.headers, body)
-        except Exception:  # a bug in this double: answer 500 and keep it for the test to see
-            fake.errors.append(traceback.format_exc())
-            print(f"graph_server: internal error on {self.command} {self.path}\n{fake.errors[-1]}",
-                  file=sys.stderr)
-            status, headers = 500, {"Content-Type": _JSON_TYPE}
-            payload = json.dumps({"error": {"code": "InternalServerError",
-                                            "message": "Test double failed."}}).encode()
-        record.status = status
-        self.send_response(status)
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _dispatch
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = Handler.dispatch
 
 
-class _Server(ThreadingHTTPServer):
-    """One daemon thread per connection (never holding up interpreter exit),
-    tracked here so that stopping can shut open keep-alive connections and
-    then join every thread (ThreadingMixIn does not join daemon threads)."""
-    daemon_threads = True
-
-    def __init__(self, fake: FakeGraph, tls: ssl.SSLContext):
-        self.fake, self.tls = fake, tls
-        self.connections: set = set()
-        self.threads: list[threading.Thread] = []
-        self.connections_lock = threading.Lock()
-        super().__init__((HOST, 0), _Handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        thread = threading.Thread(target=self.process_request_thread, args=(request, client_address),
-                                  name=f"FakeGraph:{self.server_address[1]}:connection", daemon=True)
-        with self.connections_lock:
-            self.threads = [t for t in self.threads if t.is_alive()] + [thread]
-        thread.start()
-
-    def track(self, connection: Any, open_: bool) -> None:
-        with self.connections_lock:
-            (self.connections.add if open_ else self.connections.discard)(connection)
-
-    def shut_connections(self) -> None:
-        with self.connections_lock:
-            connections = list(self.connections)
-        for connection in connections:
-            try:
-                connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        error = sys.exc_info()[1]
-        if isinstance(error, (ssl.SSLError, ConnectionError, TimeoutError, OSError)):
-            return  # clients that hang up or fail the handshake: not our concern
-        super().handle_error(request, client_address)
-
-
-def _stop_server(server: _Server, thread: threading.Thread | None) -> None:
-    if thread is not None and thread.is_alive():
-        server.shutdown()
-    server.server_close()
-    server.shut_connections()
-    for worker in [*server.threads, *([thread] if thread is not None else [])]:
-        worker.join(5)
-
-
-class FakeGraph:
+class FakeGraph(HttpsDouble):
     """A test double of Microsoft Graph mail (v1.0) and the identity platform's
     token endpoint for one mailbox, over HTTPS on 127.0.0.1. A context manager:
     the server runs inside `with`; the port is bound (and known) from __init__."""
+
+    handler = _Handler
+    requests: list[Recorded]
 
     # Choice: OneDrive's documented rule (ranges in multiples of 320 KiB) is
     # applied to attachment upload sessions too; set to 1 to turn it off.
@@ -1558,52 +1305,28 @@ class FakeGraph:
 
     def __init__(self, root: Path, mailbox: str = "complaints@example.test", tenant: str = "contoso-tenant",
                  client_id: str = "app-id", client_secret: str = "app-secret"):
-        self.root = Path(root).resolve()
-        self.root.mkdir(parents=True, exist_ok=True)
+        super().__init__(root, "graph")
         self.mailbox, self.tenant = mailbox, tenant
         self.client_id, self.client_secret = client_id, client_secret
-        self.ca_file = self.root / "graph-cert.pem"
-        self._key_file = self.root / "graph-key.pem"
-        if not (self.ca_file.exists() and self._key_file.exists()):
-            make_certificate(self.ca_file, self._key_file)
-        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        tls.load_cert_chain(self.ca_file, self._key_file)
-        self.requests: list[Recorded] = []
-        self.errors: list[str] = []   # tracebacks of this double's own failures (answered 500)
-        self._server = _Server(weakref.proxy(self), tls)  # weak: dropping the double stops it
-        self.port: int = self._server.server_address[1]
         self.base_url = f"https://{HOST}:{self.port}"
         self.authority = f"{self.base_url}/{tenant}"
         self.graph_url = f"{self.base_url}/v1.0"
         self.identity = Identity(self.base_url, tenant, client_id, client_secret)
         self.mailbox_state = Mailbox(mailbox)
         self.api = GraphApi(self)
-        self._thread: threading.Thread | None = None
-        self._cleanup = weakref.finalize(self, _stop_server, self._server, None)
 
-    # -- lifecycle -------------------------------------------------------
+    # -- answering (for https_double) --------------------------------------
 
-    def start(self) -> None:
-        if not self._cleanup.alive:
-            raise RuntimeError("this FakeGraph was stopped; make a new one")
-        if self._thread is not None:
-            return
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
-                                        name=f"FakeGraph:{self.port}", daemon=True)
-        self._thread.start()
-        self._cleanup.detach()
-        self._cleanup = weakref.finalize(self, _stop_server, self._server, self._thread)
+    def _answer(self, handler: Handler, body: bytes) -> tuple[int, dict[str, str], bytes]:
+        return self.api.handle(handler.command, handler.path, handler.headers, body)
 
-    def stop(self) -> None:
-        """Stop serving, close every connection and join all server threads."""
-        self._cleanup()
+    def _internal_error(self) -> tuple[int, dict[str, str], bytes]:
+        return 500, {"Content-Type": _JSON_TYPE}, json.dumps(
+            {"error": {"code": "InternalServerError", "message": "Test double failed."}}).encode()
 
-    def __enter__(self) -> FakeGraph:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def _record(self, handler: Handler, body: bytes, status: int) -> Recorded:
+        return Recorded(handler.command, handler.path, {k.lower(): v for k, v in handler.headers.items()},
+                        body, status)
 
     # -- test hooks: the outside world and officers in Outlook -----------
 

@@ -33,6 +33,8 @@ from pathlib import Path
 import imapclient
 from aiosmtpd.controller import Controller
 
+from https_double import make_certificate
+
 HOST = "127.0.0.1"
 
 
@@ -141,7 +143,7 @@ class Dovecot:
             self.ca_file = self.root / "cert.pem"
             self._key_file = self.root / "key.pem"
             if not self.ca_file.exists():
-                self._make_certificate()
+                make_certificate(self.ca_file, self._key_file)
 
     # -- lifecycle -------------------------------------------------------
 
@@ -303,15 +305,6 @@ class Dovecot:
         return after[b"UIDVALIDITY"]
 
     # -- internals -------------------------------------------------------
-
-    def _make_certificate(self) -> None:
-        """Self-signed, valid for both localhost and 127.0.0.1 (EC: fast to make)."""
-        subprocess.run(
-            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-             "-nodes", "-days", "3650", "-subj", "/CN=localhost",
-             "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
-             "-keyout", str(self._key_file), "-out", str(self.ca_file)],
-            check=True, capture_output=True)
 
     def _config(self, base_dir: Path) -> str:
         root = self.root
