@@ -33,7 +33,8 @@ Operations (everything else answers the SOAP fault WCF gives an unknown
 action, and is noted in `errors`): ConvertId (exchangelib's version probe),
 GetFolder, FindFolder, CreateFolder, DeleteFolder, SyncFolderItems, GetItem,
 FindItem, CreateItem, UpdateItem, SendItem, DeleteItem, MoveItem, CopyItem,
-CreateAttachment, DeleteAttachment, GetAttachment.
+CreateAttachment, DeleteAttachment, GetAttachment, and pull notifications:
+Subscribe (PullSubscriptionRequest), GetEvents, Unsubscribe.
 
 Folders: the distinguished folders root, msgfolderroot ("Top of Information
 Store"), inbox, drafts, sentitems and deleteditems; others are made by
@@ -47,9 +48,21 @@ officer dragging it, MoveToDeletedItems) gives it a new ItemId and the old one
 answers ErrorItemNotFound; a ChangeKey changes with every change; the
 ConversationId is shared by a thread (References / In-Reply-To).
 
+Notifications: every change to an item is a row in the mailbox events table,
+numbered; a Watermark names a row. A new item is a CreatedEvent (and, when it
+came in by transport, a NewMailEvent), a change a ModifiedEvent, a move a
+MovedEvent (new and old ItemId), a copy a CopiedEvent, a deletion a
+DeletedEvent. A pull subscription on some folders hands its client, on each
+GetEvents, the events of the types it asked for that happened in those folders
+after the client's watermark, at most 50 at a time (MoreEvents), or a
+StatusEvent when there are none. It ends after Timeout minutes without a
+GetEvents (ErrorExpiredSubscription, then ErrorSubscriptionNotFound), on
+Unsubscribe, or by `expire_subscriptions` (ErrorSubscriptionNotFound).
+
 What the tests can do besides talking HTTP (the outside world, or an officer
 in Outlook): `deliver`, `set_categories`, `edit_body`, `move`, `add_folder`,
-`busy_next` (ErrorServerBusy), `expire_sync_state` (ErrorInvalidSyncStateData);
+`busy_next` (ErrorServerBusy), `expire_sync_state` (ErrorInvalidSyncStateData),
+`expire_subscriptions` (ErrorSubscriptionNotFound);
 and look: `items(folder)`, `sent_mime()`, `requests` (every exchange),
 `errors` (this double's own failures).
 """
@@ -64,6 +77,7 @@ import json
 import re
 import secrets
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -273,6 +287,24 @@ class Ids:
         header = bytes([kind, 0, 0, 0, 0x16, 0, 0, 0])
         return _b64(header + key.to_bytes(4, "big") + version.to_bytes(4, "big"))
 
+    def watermark(self, number: int) -> str:
+        """A Watermark: a row of this mailbox's events table. Choice: shaped
+        like Exchange 2010's (a header, the mailbox GUID, the row as a
+        little-endian counter), so one from another mailbox is invalid."""
+        return _b64(b"\x01\x00\x00\x00" + uuid.UUID(self.mailbox_guid).bytes + number.to_bytes(8, "little")
+                    + b"\x01")
+
+    def watermark_number(self, watermark: str) -> int | None:
+        """The row a Watermark names, or None if it is not one of this mailbox's."""
+        try:
+            raw = base64.b64decode(watermark.strip(), validate=True)
+        except ValueError:
+            return None
+        if (len(raw) != 29 or raw[:4] != b"\x01\x00\x00\x00" or raw[4:20] != uuid.UUID(self.mailbox_guid).bytes
+                or raw[28:] != b"\x01"):
+            return None
+        return int.from_bytes(raw[20:28], "little")
+
     @staticmethod
     def version_of(change_key: str, kind: int, key: int) -> int | None:
         """The version a ChangeKey names, or None if it is not a ChangeKey of this object."""
@@ -348,6 +380,21 @@ class Item:
         return str(self.parsed.get("Message-ID", "")).strip()
 
 
+@dataclass
+class MailboxEvent:
+    """A row of the mailbox events table: what happened to an item, and where
+    (ids as they were then). `old_*` only for MovedEvent and CopiedEvent."""
+    number: int
+    kind: str                 # CreatedEvent, NewMailEvent, ModifiedEvent, MovedEvent, CopiedEvent, DeletedEvent
+    time: datetime
+    folder: str               # key of the item's parent folder
+    item: tuple[str, str]     # (ItemId, ChangeKey)
+    parent: tuple[str, str]   # the parent folder's (FolderId, ChangeKey)
+    old_folder: str | None = None
+    old_item: tuple[str, str] | None = None
+    old_parent: tuple[str, str] | None = None
+
+
 class Store:
     """The state of one mailbox. Every change takes the next change number; an
     item leaving a folder is logged with the ItemId it had there."""
@@ -362,6 +409,7 @@ class Store:
         self.by_id: dict[str, int] = {}
         self.removals: dict[str, int] = {}   # ItemId an item had in a folder it left -> change number
         self.sent: list[bytes] = []
+        self.events: list[MailboxEvent] = []   # the events table: row n is events[n - 1]
         self.seq = 0
         self.sync_generation = 0
         self._next_key = 0
@@ -454,8 +502,26 @@ class Store:
         self.seq += 1
         return self.seq
 
+    def announce(self, kind: str, item: Item, old: tuple[str, str, str] | None = None) -> None:
+        """A row in the events table for `item` where it is now; `old` is
+        (ItemId, ChangeKey, folder key) before a move or of a copy's source.
+        Choice: only items raise events (a folder created or its counts
+        changing raise none)."""
+        with self.lock:
+            folder = self.folders.get(item.folder)
+            parent = (folder.id, folder.change_key) if folder else ("", "")
+            event = MailboxEvent(len(self.events) + 1, kind, _now(), item.folder, (item.id, item.change_key), parent)
+            if old is not None:
+                was = self.folders.get(old[2])
+                event.old_folder, event.old_item = old[2], (old[0], old[1])
+                event.old_parent = (was.id, was.change_key) if was else ("", "")
+            self.events.append(event)
+
     def store(self, raw: bytes, folder: Folder, is_draft: bool, received: datetime | None = None,
-              modifier: str | None = None, delivered: bool = False) -> Item:
+              modifier: str | None = None, delivered: bool = False, announce: bool = True) -> Item:
+        """A new item: a CreatedEvent, and a NewMailEvent for mail that came by
+        transport. Choice: NewMailEvent wherever the delivery lands (as an inbox
+        rule filing it would), after the CreatedEvent."""
         with self.lock:
             parsed = Mime.parse(raw)
             if not parsed.get("Message-ID"):
@@ -481,6 +547,10 @@ class Store:
                         last_modified_name=modifier, delivered=delivered, unmodified=not is_draft)
             self.items[item.key] = item
             self.by_id[item.id] = item.key
+            if announce:
+                self.announce("CreatedEvent", item)
+                if delivered:
+                    self.announce("NewMailEvent", item)
             return item
 
     def _conversation_of(self, parsed: EmailMessage) -> bytes:
@@ -511,29 +581,36 @@ class Store:
                 item.unmodified = False
             if modifier:
                 item.last_modified_name = modifier
+            if groups != {"folder"}:
+                self.announce("ModifiedEvent", item)
 
     def move(self, item: Item, folder: Folder, modifier: str | None) -> None:
         """Into another folder, with a new ItemId (as on Exchange on premises)."""
         with self.lock:
             if item.folder == folder.key:
                 return
+            old = (item.id, item.change_key, item.folder)
             self.bump(item, {"folder"}, modifier)
             self.removals[item.id] = item.seq
             del self.by_id[item.id]
             item.id, item.entry = self.ids.new_item_id()
             item.folder = folder.key
             self.by_id[item.id] = item.key
+            self.announce("MovedEvent", item, old)
 
     def copy(self, item: Item, folder: Folder) -> Item:
         with self.lock:
             twin = self.store(item.mime, folder, item.is_draft, item.received, self.modifier_name,
-                              item.delivered)
+                              item.delivered, announce=False)
             twin.categories, twin.is_read, twin.sent = list(item.categories), item.is_read, item.sent
             twin.conversation = item.conversation
+            # Choice: a copy is a CopiedEvent only (no CreatedEvent besides).
+            self.announce("CopiedEvent", twin, (item.id, item.change_key, item.folder))
             return twin
 
     def delete(self, item: Item) -> None:
         with self.lock:
+            self.announce("DeletedEvent", item)
             self.removals[item.id] = self._tick()
             del self.by_id[item.id]
             del self.items[item.key]
@@ -1227,6 +1304,38 @@ class MessageFields:
 
 
 # --------------------------------------------------------------------------
+# Pull subscriptions: what the Client Access server holds for a client.
+# --------------------------------------------------------------------------
+
+# What EventTypes may ask for (types.xsd NotificationEventTypeType).
+EVENT_TYPES = {"CopiedEvent", "CreatedEvent", "DeletedEvent", "ModifiedEvent", "MovedEvent", "NewMailEvent",
+               "FreeBusyChangedEvent"}
+GET_EVENTS_BATCH = 50   # "the first 50 events from the queue" (GetEvents operation, Remarks)
+
+
+@dataclass
+class Subscription:
+    """A pull subscription: its folders (None: SubscribeToAllFolders), the
+    event types asked for, the events-table row handed out up to, and when
+    it was last used (Subscribe or GetEvents), against its Timeout."""
+    id: str
+    folders: set[str] | None
+    event_types: set[str]
+    timeout_minutes: int
+    position: int
+    used: float
+
+    def wants(self, event: MailboxEvent) -> bool:
+        """Choice: a move or copy is reported to subscriptions on either folder."""
+        if event.kind not in self.event_types:
+            return False
+        return self.folders is None or event.folder in self.folders or event.old_folder in self.folders
+
+    def expired(self) -> bool:
+        return time.monotonic() - self.used > self.timeout_minutes * 60
+
+
+# --------------------------------------------------------------------------
 # The EWS service: one SOAP request in, one SOAP envelope out.
 # --------------------------------------------------------------------------
 
@@ -1237,7 +1346,8 @@ class EwsService:
 
     OPERATIONS = ("ConvertId", "GetFolder", "FindFolder", "CreateFolder", "DeleteFolder", "SyncFolderItems",
                   "GetItem", "FindItem", "CreateItem", "UpdateItem", "SendItem", "DeleteItem", "MoveItem",
-                  "CopyItem", "CreateAttachment", "DeleteAttachment", "GetAttachment")
+                  "CopyItem", "CreateAttachment", "DeleteAttachment", "GetAttachment", "Subscribe", "GetEvents",
+                  "Unsubscribe")
 
     def __init__(self, fake: FakeEws):
         self.fake = fake
@@ -1246,6 +1356,7 @@ class EwsService:
         self.folder_props = FolderProperties(self.store)
         self.busy: list[tuple[int, str]] = []   # (back off ms, style) for the next operations
         self.busy_lock = threading.Lock()
+        self.subscriptions: dict[str, Subscription] = {}   # by SubscriptionId; kept under the store's lock
 
     # -- envelope --------------------------------------------------------
 
@@ -1855,6 +1966,130 @@ class EwsService:
 
         return self.each("DeleteAttachment", self.folders_under(Xml.find(request, "m:AttachmentIds")), detach)
 
+    # -- operations: pull notifications ----------------------------------
+
+    @staticmethod
+    def _invalid(text: str) -> SoapFault:
+        return SoapFault("ErrorSchemaValidation", f"The request failed schema validation: {text}")
+
+    def op_Subscribe(self, request: etree._Element) -> list[etree._Element]:
+        """A pull subscription on FolderIds (or SubscribeToAllFolders) for
+        EventTypes, from now on, or from the row after a t:Watermark; answers
+        its SubscriptionId and the watermark to ask GetEvents from. What the
+        schema forbids (no or unknown EventTypes, a Timeout outside 1-1440
+        minutes, an m:Watermark) is ErrorSchemaValidation."""
+        pull = Xml.find(request, "m:PullSubscriptionRequest")
+        types = [(e.text or "").strip() for e in Xml.findall(pull, "t:EventTypes/t:EventType")]
+        timeout_text = (getattr(Xml.find(pull, "t:Timeout"), "text", None) or "").strip()
+        if pull is not None:
+            if not types or set(types) - EVENT_TYPES:
+                raise self._invalid(f"The EventTypes {types} are not a non-empty list of "
+                                    f"NotificationEventTypeType values.")
+            if Xml.find(pull, "m:Watermark") is not None:
+                # The types schema has Watermark (as FolderIds, EventTypes and Timeout) in its namespace;
+                # exchangelib 5.6's subscribe_to_pull(watermark=...) writes it in the messages namespace.
+                raise self._invalid(f"The element 'PullSubscriptionRequest' in namespace '{M}' has invalid "
+                                    f"child element 'Watermark' in namespace '{M}'. List of possible elements "
+                                    f"expected: 'Watermark, Timeout' in namespace '{T}'.")
+            if not re.fullmatch(r"[0-9]+", timeout_text) or not 1 <= int(timeout_text) <= 1440:
+                raise self._invalid(f"The 'Timeout' element is invalid - the value '{timeout_text}' is not an "
+                                    f"integer from 1 to 1440.")
+        all_folders = pull is not None and Xml.bool(pull.get("SubscribeToAllFolders"))
+
+        def subscribe(message: etree._Element, _: etree._Element) -> None:
+            if pull is None:
+                other = next((Xml.local(c) for c in request if isinstance(c.tag, str)), "nothing")
+                raise EwsError("ErrorInvalidRequest", f"This double takes pull subscriptions only, not {other}.")
+            folder_elems = self.folders_under(Xml.find(pull, "t:FolderIds"))
+            if not all_folders and not folder_elems:
+                # Choice: the docs name no code for a subscription on no folder at all.
+                raise EwsError("ErrorInvalidSubscriptionRequest",
+                               "FolderIds is required unless SubscribeToAllFolders is true.")
+            folders = None if all_folders else {self.folder(elem).key for elem in folder_elems}
+            start = len(self.store.events)
+            watermark = Xml.find(pull, "t:Watermark")
+            if watermark is not None:
+                start = self.store.ids.watermark_number(watermark.text or "")
+                if start is None or start > len(self.store.events):
+                    raise EwsError("ErrorInvalidWatermark", "The watermark is not in the mailbox events table.")
+            # Choice: an opaque id (Exchange 2007's were GUIDs; later ones base64 of server and GUID).
+            subscription_id = _b64(b"\x06\x00EXCH01" + uuid.uuid4().bytes)
+            self.subscriptions[subscription_id] = Subscription(subscription_id, folders, set(types),
+                                                               int(timeout_text), start, time.monotonic())
+            Xml.sub(message, "m:SubscriptionId", subscription_id)
+            Xml.sub(message, "m:Watermark", self.store.ids.watermark(start))
+
+        return self.each("Subscribe", [request], subscribe)
+
+    def _subscription(self, request: etree._Element) -> tuple[str, Subscription | None]:
+        elem = Xml.find(request, "m:SubscriptionId")
+        if elem is None or not (elem.text or "").strip():
+            raise self._invalid(f"The element '{Xml.local(request)}' in namespace '{M}' has incomplete content. "
+                                f"List of possible elements expected: 'SubscriptionId' in namespace '{M}'.")
+        subscription_id = (elem.text or "").strip()
+        return subscription_id, self.subscriptions.get(subscription_id)
+
+    def op_GetEvents(self, request: etree._Element) -> list[etree._Element]:
+        """The subscription's events after the Watermark (or after those handed
+        out already: Choice, as a queue the docs describe, events handed out
+        are not handed out again), oldest first, at most 50 with MoreEvents;
+        none is a StatusEvent with the current watermark. Resets the Timeout.
+        Idle past its Timeout: ErrorExpiredSubscription, and it is gone."""
+        subscription_id, subscription = self._subscription(request)
+        watermark_elem = Xml.find(request, "m:Watermark")
+        if watermark_elem is None:
+            raise self._invalid(f"The element 'GetEvents' in namespace '{M}' has incomplete content. List of "
+                                f"possible elements expected: 'Watermark' in namespace '{M}'.")
+
+        def get(message: etree._Element, _: etree._Element) -> None:
+            if subscription is None:
+                raise EwsError("ErrorSubscriptionNotFound", "The specified subscription was not found.")
+            if subscription.expired():
+                del self.subscriptions[subscription_id]
+                raise EwsError("ErrorExpiredSubscription",
+                               "Subscription information is not available. Subscription is expired.")
+            given = self.store.ids.watermark_number(watermark_elem.text or "")
+            if given is None or given > len(self.store.events):
+                # Choice: the subscription survives a bad watermark.
+                raise EwsError("ErrorInvalidWatermark", "The watermark is not in the mailbox events table.")
+            start = max(given, subscription.position)
+            pending = [e for e in self.store.events[start:] if subscription.wants(e)]
+            batch, more = pending[:GET_EVENTS_BATCH], len(pending) > GET_EVENTS_BATCH
+            notification = Xml.sub(message, "m:Notification")
+            Xml.sub(notification, "t:SubscriptionId", subscription_id)
+            Xml.sub(notification, "t:PreviousWatermark", self.store.ids.watermark(start))
+            Xml.sub(notification, "t:MoreEvents", more)
+            for event in batch:
+                self.event_xml(notification, event)
+            subscription.position = batch[-1].number if more else len(self.store.events)
+            if not batch:
+                status = Xml.sub(notification, "t:StatusEvent")
+                Xml.sub(status, "t:Watermark", self.store.ids.watermark(subscription.position))
+            subscription.used = time.monotonic()
+
+        return self.each("GetEvents", [request], get)
+
+    def event_xml(self, parent: etree._Element, event: MailboxEvent) -> etree._Element:
+        """types.xsd's BaseObjectChangedEventType (MovedCopiedEventType for moves and copies)."""
+        elem = Xml.sub(parent, f"t:{event.kind}")
+        Xml.sub(elem, "t:Watermark", self.store.ids.watermark(event.number))
+        Xml.sub(elem, "t:TimeStamp", event.time)
+        Xml.sub(elem, "t:ItemId", Id=event.item[0], ChangeKey=event.item[1])
+        Xml.sub(elem, "t:ParentFolderId", Id=event.parent[0], ChangeKey=event.parent[1])
+        if event.old_item is not None and event.old_parent is not None:
+            Xml.sub(elem, "t:OldItemId", Id=event.old_item[0], ChangeKey=event.old_item[1])
+            Xml.sub(elem, "t:OldParentFolderId", Id=event.old_parent[0], ChangeKey=event.old_parent[1])
+        return elem
+
+    def op_Unsubscribe(self, request: etree._Element) -> list[etree._Element]:
+        subscription_id, _ = self._subscription(request)
+
+        def unsubscribe(message: etree._Element, _: etree._Element) -> None:
+            if self.subscriptions.pop(subscription_id, None) is None:
+                raise EwsError("ErrorSubscriptionNotFound", "The specified subscription was not found.")
+
+        return self.each("Unsubscribe", [request], unsubscribe)
+
 
 # --------------------------------------------------------------------------
 # The double: https_double's server with Basic authentication and EWS's answers.
@@ -1908,7 +2143,12 @@ class FakeEws(HttpsDouble):
         if handler.command != "POST":
             return 405, {"Allow": "POST", "Content-Type": "text/html"}, b""
         status, payload = self.service.handle(body)
-        return status, _soap_headers(), payload
+        headers = _soap_headers()
+        if str(handler.headers.get("X-PreferServerAffinity", "")).strip().lower() == "true":
+            # "How to: Maintain affinity between a group of subscriptions and the Mailbox server":
+            # the answer names the backend in a cookie the client sends back. Choice: its value.
+            headers["Set-Cookie"] = f"X-BackEndOverrideCookie=EXCH01.example.test~{self.port}; path=/; secure; HttpOnly"
+        return status, headers, payload
 
     def _authorised(self, authorization: str) -> bool:
         scheme, _, value = authorization.partition(" ")
@@ -2002,6 +2242,12 @@ class FakeEws(HttpsDouble):
         (a sync without a state starts over)."""
         with self.store.lock:
             self.store.sync_generation += 1
+
+    def expire_subscriptions(self) -> None:
+        """Every pull subscription is gone (as when the Client Access server
+        restarts): their next GetEvents answers ErrorSubscriptionNotFound."""
+        with self.store.lock:
+            self.service.subscriptions.clear()
 
 
 __all__ = ["Exchange", "FakeEws", "make_certificate"]

@@ -3,11 +3,13 @@ double of Exchange Web Services that answers as Microsoft documents it
 (tests/ews_server.py): new mail to cases, drafts in Outlook with deadlines as
 categories, approval by category (the approver is Exchange's last modifier)
 and by a move into the Approved folder, which gives the item a new ItemId,
-a busy server's back-off, and an invalid sync state read again."""
+a busy server's back-off, an invalid sync state read again, and the wait for
+new mail woken by a pull subscription's events."""
 
 from __future__ import annotations
 
 import email
+import threading
 import time
 from datetime import datetime, timedelta, timezone
 from email import policy as email_policy
@@ -117,6 +119,42 @@ def test_an_invalid_sync_state_reads_the_folder_again_without_duplicates(ews, ap
     assert (result.processed, len(result.new_cases)) == (1, 1)
     assert status(app)["messages"] == 4 and status(app)["cases"] == 4
     assert ingest(app, NOW + timedelta(minutes=3)).processed == 0
+
+
+def test_pull_notifications_wake_the_wait_when_mail_arrives(ews, app):
+    def waited(stop: threading.Event | None = None) -> float:
+        started = time.monotonic()
+        app.mailbox.wait_for_mail(30, stop or threading.Event())
+        return time.monotonic() - started
+
+    def operations() -> list[str | None]:
+        return [exchange.operation for exchange in ews.requests]
+
+    ingest(app, NOW)
+    threading.Timer(1.0, lambda: ews.deliver(complaint(9, ews.mailbox))).start()
+    assert waited() < 5  # the NewMailEvent woke it, not the 30 s timeout
+    assert "Subscribe" in operations() and "GetEvents" in operations()
+    assert ingest(app, NOW + timedelta(minutes=1)).processed == 1
+
+    ews.expire_subscriptions()  # as when the Client Access server restarts
+    assert waited() < 2  # ErrorSubscriptionNotFound: the subscription is dropped, and the caller reads now
+    subscribed = operations().count("Subscribe")
+    assert ingest(app, NOW + timedelta(minutes=2)).processed == 0  # the round subscribes again before it reads
+    assert operations().count("Subscribe") == subscribed + 1
+    threading.Timer(1.0, lambda: ews.deliver(complaint(10, ews.mailbox))).start()
+    assert waited() < 5  # woken as before
+    assert ingest(app, NOW + timedelta(minutes=3)).processed == 1  # its drafts are not new mail in the inbox
+
+    app.mailbox.close()  # a reconnect after an error: the next round subscribes before reading, so mail
+    ews.deliver(complaint(11, ews.mailbox))  # arriving after that read still wakes the wait at once
+    assert ingest(app, NOW + timedelta(minutes=4)).processed == 1
+    threading.Timer(0.5, lambda: ews.deliver(complaint(12, ews.mailbox))).start()
+    assert waited() < 5
+    assert "Unsubscribe" in operations()  # the old subscription was given back on close
+
+    stop = threading.Event()
+    threading.Timer(1.0, stop.set).start()
+    assert 0.9 < waited(stop) < 3  # nothing came, and a stop ends the wait
 
 
 def test_a_wrong_password_is_one_plain_line(tmp_path, ews):

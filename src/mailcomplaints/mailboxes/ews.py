@@ -131,8 +131,13 @@ class EwsMailbox:
                        access_type=IMPERSONATION if s.access == "impersonation" else DELEGATE)
 
     def close(self) -> None:
-        account, self._account, self._pull = self._account, None, None
+        account, pull, self._account, self._pull = self._account, self._pull, None, None
         if account is not None:
+            try:
+                if pull:  # Exchange asks clients to unsubscribe rather than let subscriptions lapse
+                    self._folders.get(self.settings.folder, account.inbox).unsubscribe(pull[0])
+            except Exception:  # noqa: BLE001 - the connection may be why we are closing
+                pass
             try:
                 account.protocol.close()
             except Exception:  # noqa: BLE001 - it may be gone already
@@ -188,10 +193,24 @@ class EwsMailbox:
         if not self._unmarked and new_state:
             self.cursors.set(name, new_state)
 
+    def _subscribe(self) -> None:
+        """A pull subscription on the watched folder, taken before a read so no
+        mail falls between the read and the wait; False where the server refuses."""
+        from exchangelib.errors import EWSError
+
+        try:
+            types = ["NewMailEvent", "CreatedEvent", "MovedEvent"]
+            self._pull = list(self._folder(self.settings.folder).subscribe_to_pull(event_types=types, timeout=30))
+        except EWSError as err:
+            log.warning("ews pull notifications refused (%s): polling instead", type(err).__name__)
+            self._pull = False
+
     @_network
     def new_messages(self, is_known) -> Iterator[Delivered]:
         self._unmarked = set()
         self._folder(self.settings.approved_folder)  # made on the first round, so officers can move drafts into it
+        if self._pull is None:
+            self._subscribe()
         yield from self._sync(self.settings.folder, is_known, wait_for_marks=True)
 
     @_network
@@ -341,20 +360,15 @@ class EwsMailbox:
         few seconds (a cheap call, unlike a sync); where the server will not
         subscribe us, plain polling."""
         from exchangelib.errors import EWSError
-        from exchangelib.properties import CreatedEvent, NewMailEvent
+        from exchangelib.properties import CreatedEvent, MovedEvent, NewMailEvent
 
         if self._pull is False:
             stop.wait(timeout)
             return
         folder = self._folder(self.settings.folder)
-        if self._pull is None:
-            try:
-                self._pull = list(folder.subscribe_to_pull(event_types=["NewMailEvent", "CreatedEvent"], timeout=30))
-            except EWSError as err:
-                log.warning("ews pull notifications refused (%s): polling every %.0fs", type(err).__name__, timeout)
-                self._pull = False
-                stop.wait(timeout)
-                return
+        if self._pull is None:  # lost: subscribe again, and read now, since mail may have come meanwhile
+            self._subscribe()
+            return
         deadline = time.monotonic() + timeout
         while not stop.is_set() and time.monotonic() < deadline:
             subscription, watermark = self._pull
@@ -366,7 +380,7 @@ class EwsMailbox:
             for notification in notifications:
                 for event in notification.events:
                     self._pull[1] = event.watermark or self._pull[1]
-            if any(isinstance(e, (NewMailEvent, CreatedEvent)) for n in notifications for e in n.events):
+            if any(isinstance(e, (NewMailEvent, CreatedEvent, MovedEvent)) for n in notifications for e in n.events):
                 return
             stop.wait(min(PULL_SECONDS, max(0.0, deadline - time.monotonic())))
 
