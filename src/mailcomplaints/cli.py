@@ -25,9 +25,10 @@ from mailcomplaints.domain.policy import PolicyError
 from mailcomplaints.mailboxes.base import MailboxError
 from mailcomplaints.service.app import App
 from mailcomplaints.service.approval import Refused
+from mailcomplaints.service.report import UnknownFigure
 from mailcomplaints.store.repository import NotFound
 
-BAD_INPUT = (ConfigError, PolicyError, CalendarError, LifecycleError, NotFound, Refused)
+BAD_INPUT = (ConfigError, PolicyError, CalendarError, LifecycleError, NotFound, Refused, UnknownFigure)
 console = Console()
 
 
@@ -415,6 +416,34 @@ def status(ctx: Context, as_json: bool) -> None:
                 click.echo(f"{key}{' ' + name.replace('_', ' ') if name else ''}: {'-' if item is None else item}")
 
     emit(run(ctx.app), as_json, human)
+
+
+@cli.command()
+@click.option("--from", "start", type=click.DateTime(formats=["%Y-%m-%d"]), default=None, help="First day (default: the last April-March year).")
+@click.option("--to", "end", type=click.DateTime(formats=["%Y-%m-%d"]), default=None, help="Last day, inclusive.")
+@click.option("--cases", "figure", default=None, help="List the cases behind one figure, e.g. stage1.responded_late.")
+@json_option
+@pass_context
+def report(ctx: Context, start, end, figure: str | None, as_json: bool) -> None:
+    """The complaints performance report: volumes, CH01, CH02, timeliness, outcomes."""
+    from mailcomplaints.service.report import cases_behind, report as run
+    start, end = (start.date() if start else None), (end.date() if end else None)
+    if figure:
+        emit(cases_behind(ctx.app, ctx.now, figure, start, end), as_json, lambda refs: click.echo("\n".join(refs) or "no cases"))
+        return
+    figures, _ = run(ctx.app, ctx.now, start, end)
+
+    def human(r: dict) -> None:
+        click.echo(f"Complaints {r['period']['from']} to {r['period']['to']}" + (f", {r['homes']} homes" if r["homes"] else ""))
+        for stage in ("stage1", "stage2"):
+            f = r[stage]
+            ch02 = "-" if f["ch02_within_timescale"] is None else f"{f['ch02_within_timescale']:.1%}"
+            ch01 = "-, no [landlord] homes" if f["ch01_per_1000_homes"] is None else f["ch01_per_1000_homes"]
+            click.echo(f"  {stage}: {f['received']} received (CH01 {ch01} per 1,000 homes), "
+                       f"{f['responded']} responded, {f['responded_within_timescale']} within the Code (CH02 {ch02})")
+        click.echo(f"  escalation rate {r['escalation_rate']}, compliments {r['compliments']}; `report --cases stage1.responded_late` lists cases")
+
+    emit(figures, as_json, human)
 
 
 @cli.group()
