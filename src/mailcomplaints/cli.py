@@ -422,16 +422,29 @@ def status(ctx: Context, as_json: bool) -> None:
 @click.option("--from", "start", type=click.DateTime(formats=["%Y-%m-%d"]), default=None, help="First day (default: the last April-March year).")
 @click.option("--to", "end", type=click.DateTime(formats=["%Y-%m-%d"]), default=None, help="Last day, inclusive.")
 @click.option("--cases", "figure", default=None, help="List the cases behind one figure, e.g. stage1.responded_late.")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False), default=None, help="Write the report as a self-contained web page.")
+@click.option("--pdf", "pdf_path", type=click.Path(dir_okay=False), default=None, help="Write the report as an A4 PDF.")
+@click.option("--csv", "as_csv", is_flag=True, help="Every figure as CSV (figure,value) on standard output.")
 @json_option
 @pass_context
-def report(ctx: Context, start, end, figure: str | None, as_json: bool) -> None:
+def report(ctx: Context, start, end, figure: str | None, html_path: str | None, pdf_path: str | None, as_csv: bool, as_json: bool) -> None:
     """The complaints performance report: volumes, CH01, CH02, timeliness, outcomes."""
+    from mailcomplaints.reports import page
     from mailcomplaints.service.report import cases_behind, report as run
     start, end = (start.date() if start else None), (end.date() if end else None)
     if figure:
         emit(cases_behind(ctx.app, ctx.now, figure, start, end), as_json, lambda refs: click.echo("\n".join(refs) or "no cases"))
         return
-    figures, _ = run(ctx.app, ctx.now, start, end)
+    figures, behind = run(ctx.app, ctx.now, start, end)
+    if html_path or pdf_path:
+        html = page.as_html(ctx.app, figures, behind, ctx.now)
+        if html_path:
+            Path(html_path).write_text(html, encoding="utf-8")
+        if pdf_path:
+            Path(pdf_path).write_bytes(page.as_pdf(html))
+    if as_csv:
+        click.echo(page.as_csv(figures), nl=False)
+        return
 
     def human(r: dict) -> None:
         click.echo(f"Complaints {r['period']['from']} to {r['period']['to']}" + (f", {r['homes']} homes" if r["homes"] else ""))

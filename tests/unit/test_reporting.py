@@ -61,6 +61,8 @@ def test_every_figure_of_a_year_matches_the_hand_count():
     assert one["ch02_within_timescale"] == 0.5  # A, B, D of A, B, C, D, E, G
     assert behind["stage1.responded_late"] == ["C", "E", "G"] and behind["stage1.received"] == ["A", "B", "C", "D", "E", "F", "H"]
     assert one["extended"] == 2 and behind["stage1.extended"] == ["D", "E"]
+    assert one["extended_beyond_code"] == 1 and behind["stage1.extended_beyond_code"] == ["E"]  # 15 > 10
+    assert (one["acknowledged"], one["acknowledged_late"]) == (6, 0)  # C's, on receipt + 5, is on time
     assert one["days_to_acknowledge"] == {"median": 1, "p90": 5}  # A 1, C 5, D 1, E 1, F 1, H 1
     assert one["days_to_respond"] == {"median": 18.5, "p90": 38}  # 9, 15, 16, 21, 27, 38
     assert one["outcomes"] == {"upheld": 3, "partly_upheld": 1, "not_upheld": 2}
@@ -76,6 +78,11 @@ def test_every_figure_of_a_year_matches_the_hand_count():
     assert (figures["compliments"], figures["ombudsman_mentioned"]) == (1, 1)
     assert figures["open_by_age"] == {"0-10": 1, "11-20": 1, "21-40": 0, "over_40": 0}
     assert behind["open_by_age.11-20"] == ["F"] and behind["open_by_age.0-10"] == ["H"]
+    months = {row["month"]: row for row in figures["monthly"]}
+    assert list(months)[0] == "2025-04" and list(months)[-1] == "2026-03" and len(months) == 12
+    assert months["2026-02"] == {"month": "2026-02", "stage1": 0, "stage2": 1, "responded": 1, "within_timescale": 0}  # E at stage 1, late
+    assert months["2025-04"]["responded"] == 1 and months["2025-04"]["within_timescale"] == 0  # G, late
+    assert sum(r["stage1"] for r in figures["monthly"]) == 7 and sum(r["within_timescale"] for r in figures["monthly"]) == 4
 
 
 def test_nothing_answered_gives_no_ch02_and_no_homes_gives_no_ch01():

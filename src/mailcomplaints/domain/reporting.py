@@ -28,9 +28,9 @@ from typing import Any
 from mailcomplaints.domain.calendar import WorkingCalendar, local
 from mailcomplaints.domain.lifecycle import CaseFile, Event, StageFacts
 
-CODE_RESPONSE = {1: 10, 2: 20}  # working days after acknowledgement (Code 5.12, 6.9)
-CODE_EXTENSION = {1: 10, 2: 20}  # the most an extension may add (Code 5.13, 6.10)
-CODE_ACKNOWLEDGE = 5  # working days (Code 5.6, 6.8)
+CODE_RESPONSE = {1: 10, 2: 20}  # working days after acknowledgement (Code 6.3, 6.14)
+CODE_EXTENSION = {1: 10, 2: 20}  # the most an extension may add (Code 6.4-6.5, 6.15-6.16)
+CODE_ACKNOWLEDGE = 5  # working days from receipt (Code 6.2, 6.11)
 SIGNALS = ("health_and_safety", "vulnerability", "representative", "legal_action", "reasonable_adjustment", "asb")
 AGE_BANDS = ((10, "0-10"), (20, "11-20"), (40, "21-40"), (None, "over_40"))  # working days
 
@@ -100,6 +100,12 @@ def build_report(cases: list[CaseFile], events: dict[str, list[Event]], period: 
             "ch02_within_timescale": _ratio(len(on_time), len(answered), 4),
             "responded_late": count(f"{prefix}.responded_late", [c.reference for c, _ in answered if c.reference not in on_time]),
             "extended": count(f"{prefix}.extended", [c.reference for c, s in answered if s.extensions]),
+            "extended_beyond_code": count(f"{prefix}.extended_beyond_code",
+                                          [c.reference for c, s in answered if sum(s.extensions) > CODE_EXTENSION[stage]]),
+            "acknowledged": count(f"{prefix}.acknowledged", [c.reference for c, s in at if period.holds(s.acknowledged_at)]),
+            "acknowledged_late": count(f"{prefix}.acknowledged_late", [
+                c.reference for c, s in at if period.holds(s.acknowledged_at)
+                and local(s.acknowledged_at).date() > calendar.working_days_from(s.received_at, CODE_ACKNOWLEDGE)]),
             "days_to_acknowledge": spread([calendar.working_days_between(local(s.received_at).date(), local(s.acknowledged_at).date())
                                            for c, s in at if period.holds(s.acknowledged_at)]),
             "days_to_respond": spread([calendar.working_days_between(local(s.received_at).date(), local(s.responded_at).date())
@@ -115,7 +121,30 @@ def build_report(cases: list[CaseFile], events: dict[str, list[Event]], period: 
     figures["compliments"] = count("compliments", [c.reference for c in opened if c.kind == "compliment"])
     figures["ombudsman_mentioned"] = count("ombudsman_mentioned", [c.reference for c in opened if "ombudsman_mentioned" in c.flags])
     figures["open_by_age"] = _open_by_age(complaints, period, calendar, count)
+    figures["monthly"] = _monthly(complaints, period, calendar)
     return figures, behind
+
+
+def _months(period: Period) -> list[str]:
+    months, year, month = [], period.start.year, period.start.month
+    while (year, month) <= (period.end.year, period.end.month):
+        months.append(f"{year:04d}-{month:02d}")
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return months
+
+
+def _monthly(complaints: list[CaseFile], period: Period, calendar: WorkingCalendar) -> list[dict[str, Any]]:
+    """Per month: received at each stage, stage responses, and how many were within the Code."""
+    rows = {month: {"month": month, "stage1": 0, "stage2": 0, "responded": 0, "within_timescale": 0} for month in _months(period)}
+    for case in complaints:
+        for facts in case.stages.values():
+            if period.holds(facts.received_at):
+                rows[f"{local(facts.received_at):%Y-%m}"][f"stage{facts.stage}"] += 1
+            if period.holds(facts.responded_at):
+                row = rows[f"{local(facts.responded_at):%Y-%m}"]
+                row["responded"] += 1
+                row["within_timescale"] += within_code(facts, calendar)
+    return list(rows.values())
 
 
 def _escalations(complaints: list[CaseFile], events: dict[str, list[Event]], period: Period, count) -> dict[str, Any]:

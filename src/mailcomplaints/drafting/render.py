@@ -47,6 +47,10 @@ class Renderer:
     def letter_html(self, kind: str, context: dict[str, Any]) -> str:
         return self.env.get_template("letters/_layout.html.j2").render(**context, kind=kind)
 
+    def page(self, template: str, context: dict[str, Any]) -> str:
+        """Any other HTML page from the templates (the performance report)."""
+        return self.env.get_template(template).render(**context)
+
     def email_text(self, kind: str, context: dict[str, Any]) -> str:
         text = self.env.get_template(f"email/{kind}.txt.j2").render(**context)
         lines = "\n".join(line.rstrip() for line in text.strip().splitlines())

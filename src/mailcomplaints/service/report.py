@@ -20,8 +20,9 @@ class UnknownFigure(ValueError):
 
 
 def report(app: App, now: datetime, start: date | None = None, end: date | None = None) -> tuple[dict, dict[str, list[str]]]:
-    default = reporting_year(local(now).date())
-    period = Period(start or default.start, end or default.end)
+    today = local(now).date()
+    default = reporting_year(today)
+    period = Period(start or default.start, min(end or default.end, today))  # a period running on counts to today
     with app.db.transaction() as session:
         rows = session.scalars(select(CaseRow).order_by(CaseRow.id)).all()
         cases = [repo.to_casefile(row) for row in rows]

@@ -1,0 +1,1 @@
+"""The performance report as a page, a PDF and CSV (figures: domain.reporting)."""
