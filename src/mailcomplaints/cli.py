@@ -498,7 +498,8 @@ def policy_check(click_ctx: click.Context, name: str | None, as_json: bool) -> N
         name = click_ctx.find_object(Context).app.settings.landlord.policy
     findings = compare_with_code(load_policy(name, relative_to=Path.cwd()), load_policy(BASELINE))
     emit([f.as_dict() for f in findings], as_json, lambda items: click.echo(
-        "\n".join(f"[{f['severity']}] {f['message']} ({f['ref']})" for f in items) or "no differences from the Code"))
+        "\n".join(f"[{f['classification']}] {f['summary']} (Code {f['code_ref']}; policy {f['policy_ref']})" for f in items)
+        or "no differences from the Code"))
 
 
 @cli.command()
