@@ -74,3 +74,4 @@ def test_the_csv_has_every_figure_by_the_names_report_cases_takes(year):
     received = year.json("report", "--from", "2026-11-01", "--to", "2026-12-31", "--cases", "stage1.received")
     assert len(received) == int(rows["stage1.received"])
     assert (rows["stage1.responded"], rows["stage1.responded_within_timescale"], rows["stage1.ch02_within_timescale"]) == ("2", "1", "0.5")
+    assert (rows["ombudsman_details.sent"], rows["ombudsman_details.overridden"]) == ("2", "2")  # both responses approved over the lint

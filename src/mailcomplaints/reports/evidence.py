@@ -32,6 +32,11 @@ def self_assessment(figures: dict[str, Any], behind: dict[str, list[str]], code)
              "figure": _share(f["extended"] - f["extended_beyond_code"], f["extended"]),
              "examples": _examples(behind, f"stage{stage}.extended_beyond_code"), "examples_are": "beyond the limit"},
         ]
+    details = figures.get("ombudsman_details")
+    if details is not None:
+        lines.append({"section": "5.11, 6.5, 6.16", "what": "Letters that must give the Ombudsman's details (responses, extensions, "
+                      "refusals) sent with the compliance check passed", "figure": _share(details["sent"] - details["overridden"], details["sent"]),
+                      "examples": _examples(behind, "ombudsman_details.overridden"), "examples_are": "check overridden"})
     for kind in ("late", "premature"):
         e = figures[f"{kind}_escalations"]
         lines.append({"section": "2.4, 5.11", "what": f"{kind.title()} escalation requests and how they were decided",

@@ -12,7 +12,9 @@ from mailcomplaints.domain.lifecycle import Event
 from mailcomplaints.domain.reporting import Period, build_report, reporting_year
 from mailcomplaints.service.app import App
 from mailcomplaints.store import repository as repo
-from mailcomplaints.store.models import CaseRow
+from mailcomplaints.store.models import CaseRow, DraftRow
+
+NEED_OMBUDSMAN = ("response", "extension", "escalation_declined", "not_a_complaint")  # the letters that give the Ombudsman's details
 
 
 class UnknownFigure(ValueError):
@@ -28,7 +30,15 @@ def report(app: App, now: datetime, start: date | None = None, end: date | None 
         cases = [repo.to_casefile(row) for row in rows]
         events = {row.reference: [Event(e.kind, e.at, e.actor, e.stage, e.reason, dict(e.detail or {})) for e in row.events]
                   for row in rows}
-    return build_report(cases, events, period, app.settings.landlord.homes, app.calendar, app.policy.outcomes)
+        letters = [(d.case.reference, d.override_reason) for d in session.scalars(
+            select(DraftRow).where(DraftRow.kind.in_(NEED_OMBUDSMAN), DraftRow.state == "sent")) if period.holds(d.sent_at)]
+    figures, behind = build_report(cases, events, period, app.settings.landlord.homes, app.calendar, app.policy.outcomes)
+    # The Ombudsman's details in every letter that must give them: the lint checks each before approval,
+    # so a letter sent without an override had them; an override is the exception to look at.
+    behind["ombudsman_details.sent"] = sorted(ref for ref, _ in letters)
+    behind["ombudsman_details.overridden"] = sorted(ref for ref, why in letters if why)
+    figures["ombudsman_details"] = {"sent": len(letters), "overridden": len(behind["ombudsman_details.overridden"])}
+    return figures, behind
 
 
 def cases_behind(app: App, now: datetime, figure: str, start: date | None = None, end: date | None = None) -> list[str]:
