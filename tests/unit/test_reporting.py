@@ -96,3 +96,18 @@ def test_the_code_timescale_starts_at_the_earlier_of_acknowledgement_and_receipt
     assert code_due(late_ack, CAL) == date(2025, 9, 22)
     assert reporting_year(date(2026, 11, 23)) == Period(date(2025, 4, 1), date(2026, 3, 31))
     assert reporting_year(date(2026, 2, 1)) == Period(date(2024, 4, 1), date(2025, 3, 31))
+
+
+def test_complaints_are_counted_by_what_they_are_about():
+    from mailcomplaints.domain.topics import topics_of
+
+    assert topics_of("Black mould in the bedroom", "The damp is making my son ill") == ("damp_mould",)
+    assert topics_of("Complaint", "The contractor missed two appointments and the boiler is still broken") == ("repairs",)
+    assert topics_of("Noise", "My neighbour plays music all night and your officer was rude to me") == ("asb", "staff")
+    assert topics_of("Hello", "I am writing about my tenancy") == ()
+    cases, events = year_of_cases()
+    topics = {"A": ["damp_mould", "repairs"], "B": ["repairs"], "C": [], "G": ["repairs"]}
+    figures, behind = build_report(cases, events, YEAR, 2000, CAL, OUTCOMES, topics)
+    # received in the year: A, B, C, D, E, F, H (G was received before it)
+    assert figures["by_category"]["repairs"] == 2 and behind["category.repairs"] == ["A", "B"]
+    assert figures["by_category"]["damp_mould"] == 1 and figures["by_category"]["other"] == 5  # C, D, E, F, H

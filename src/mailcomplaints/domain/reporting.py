@@ -27,11 +27,13 @@ from typing import Any
 
 from mailcomplaints.domain.calendar import WorkingCalendar, local
 from mailcomplaints.domain.lifecycle import CaseFile, Event, StageFacts
+from mailcomplaints.domain.topics import TOPICS
 
 CODE_RESPONSE = {1: 10, 2: 20}  # working days after acknowledgement (Code 6.3, 6.14)
 CODE_EXTENSION = {1: 10, 2: 20}  # the most an extension may add (Code 6.4-6.5, 6.15-6.16)
 CODE_ACKNOWLEDGE = 5  # working days from receipt (Code 6.2, 6.11)
 SIGNALS = ("health_and_safety", "vulnerability", "representative", "legal_action", "reasonable_adjustment", "asb")
+TOPIC_NAMES = tuple(name for name, _, _ in TOPICS)
 AGE_BANDS = ((10, "0-10"), (20, "11-20"), (40, "21-40"), (None, "over_40"))  # working days
 
 
@@ -76,8 +78,10 @@ def _ratio(part: int, whole: int, places: int) -> float | None:
 
 
 def build_report(cases: list[CaseFile], events: dict[str, list[Event]], period: Period, homes: int | None,
-                 calendar: WorkingCalendar, outcomes: dict[str, str]) -> tuple[dict[str, Any], dict[str, list[str]]]:
-    """(figures, the case references behind each figure by its dotted name)."""
+                 calendar: WorkingCalendar, outcomes: dict[str, str],
+                 topics: dict[str, list[str]] | None = None) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """(figures, the case references behind each figure by its dotted name).
+    `topics` gives each case's categories (domain.topics) by reference."""
     behind: dict[str, list[str]] = {}
 
     def count(name: str, references: list[str]) -> int:
@@ -118,6 +122,10 @@ def build_report(cases: list[CaseFile], events: dict[str, list[Event]], period: 
     opened = [c for c in cases if period.holds(c.opened_at)]
     figures["by_signal"] = {name: count(f"signal.{name}", [c.reference for c in opened if c.is_complaint and name in c.flags])
                             for name in SIGNALS}
+    received_now = [c for c in opened if c.is_complaint]
+    figures["by_category"] = {name: count(f"category.{name}", [c.reference for c in received_now if name in (topics or {}).get(c.reference, [])])
+                              for name in TOPIC_NAMES}
+    figures["by_category"]["other"] = count("category.other", [c.reference for c in received_now if not (topics or {}).get(c.reference)])
     figures["compliments"] = count("compliments", [c.reference for c in opened if c.kind == "compliment"])
     figures["ombudsman_mentioned"] = count("ombudsman_mentioned", [c.reference for c in opened if "ombudsman_mentioned" in c.flags])
     figures["open_by_age"] = _open_by_age(complaints, period, calendar, count)

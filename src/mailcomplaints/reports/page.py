@@ -10,6 +10,7 @@ from typing import Any
 
 from markupsafe import Markup
 
+from mailcomplaints.domain.topics import LABELS as TOPIC_LABELS
 from mailcomplaints.policies import load_policy
 from mailcomplaints.reports import charts
 from mailcomplaints.reports.evidence import self_assessment
@@ -45,7 +46,7 @@ def as_html(app, figures: dict[str, Any], behind: dict[str, list[str]], now: dat
     outcomes = app.policy.outcomes
     context = {
         "landlord": app.settings.landlord, "figures": figures, "outcome_labels": outcomes, "generated": now,
-        "target": ON_TIME_TARGET, "evidence": self_assessment(figures, behind, load_policy(CODE_BASELINE)),
+        "target": ON_TIME_TARGET, "topic_labels": TOPIC_LABELS, "evidence": self_assessment(figures, behind, load_policy(CODE_BASELINE)),
         "chart_volumes": Markup(charts.monthly_volumes(figures["monthly"])),
         "chart_on_time": Markup(charts.on_time_rate(figures["monthly"], ON_TIME_TARGET)),
         "chart_outcomes": Markup(charts.outcome_mix({"Stage 1": figures["stage1"]["outcomes"], "Stage 2": figures["stage2"]["outcomes"]},

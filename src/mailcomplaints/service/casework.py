@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from mailcomplaints.domain import lifecycle
+from mailcomplaints.domain.topics import topics_of
 from mailcomplaints.drafting.plans import PlannedDraft, superseded_by_decision
 from mailcomplaints.service.app import App
 from mailcomplaints.service.drafts import create_draft, render_context, supersede, sync_mailbox
@@ -160,6 +161,7 @@ def log_contact(app: App, *, name: str, email: str, address: str, channel: str, 
         events[0].detail.update(channel=channel, summary=summary.strip()[:2000])
         row = repo.new_case_row(session, case, app.settings.references)
         row.channel, row.subject = channel, summary.strip().splitlines()[0][:200]
+        row.topics = list(topics_of("", summary))
         row.complainant_name, row.complainant_email, row.postal_address = name.strip(), email.strip().lower(), address.strip()
         if not plans.for_new_case(kind):
             events += lifecycle.close(case, None, received, by, f"{kind} with no reply planned")

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from mailcomplaints.domain import lifecycle
 from mailcomplaints.domain.classify import Classification, Context, classify
 from mailcomplaints.domain.kinds import kind_for
+from mailcomplaints.domain.topics import topics_of
 from mailcomplaints.domain.threading import ThreadDecision, fingerprint, subject_key, thread
 from mailcomplaints.drafting import plans
 from mailcomplaints.mail.message import Message, UnreadableMessage, parse_message
@@ -221,6 +222,7 @@ def _open_case(app: App, session: Session, message: Message, delivered: Delivere
     if message.sender:
         row.complainant_name, row.complainant_email = message.sender.name, message.sender.email
     row.copy_to = copied_to(message, kind, app.policy, app.settings.mailbox.address, verdict)
+    row.topics = list(topics_of(message.subject, message.new_text))
     _store_message(session, message, delivered, row, intent, verdict, decision)
     if not plans.for_new_case(kind):
         events += lifecycle.close(case, None, message.delivered_at, lifecycle.SYSTEM, f"{kind} with no reply planned")

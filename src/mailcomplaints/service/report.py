@@ -28,11 +28,12 @@ def report(app: App, now: datetime, start: date | None = None, end: date | None 
     with app.db.transaction() as session:
         rows = session.scalars(select(CaseRow).order_by(CaseRow.id)).all()
         cases = [repo.to_casefile(row) for row in rows]
+        topics = {row.reference: list(row.topics or []) for row in rows}
         events = {row.reference: [Event(e.kind, e.at, e.actor, e.stage, e.reason, dict(e.detail or {})) for e in row.events]
                   for row in rows}
         letters = [(d.case.reference, d.override_reason) for d in session.scalars(
             select(DraftRow).where(DraftRow.kind.in_(NEED_OMBUDSMAN), DraftRow.state == "sent")) if period.holds(d.sent_at)]
-    figures, behind = build_report(cases, events, period, app.settings.landlord.homes, app.calendar, app.policy.outcomes)
+    figures, behind = build_report(cases, events, period, app.settings.landlord.homes, app.calendar, app.policy.outcomes, topics)
     # The Ombudsman's details in every letter that must give them: the lint checks each before approval,
     # so a letter sent without an override had them; an override is the exception to look at.
     behind["ombudsman_details.sent"] = sorted(ref for ref, _ in letters)

@@ -70,6 +70,7 @@ def case_dict(case: CaseRow, now: datetime, default_officer: str, detail: bool =
         "escalation_pending": case.pending_escalation_at is not None,
         "linked_to": case.linked_to,
         "copy_to": list(case.copy_to or []),
+        "topics": list(case.topics or []),
         "channel": case.channel, "postal_address": case.postal_address or "",
     }
     answered = {e.detail.get("message_id") for e in case.events if e.kind == "answered"}

@@ -57,6 +57,7 @@ class CaseRow(Base):
     window_ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     linked_to: Mapped[str | None] = mapped_column(String(20))  # an earlier case this one follows on from
     copy_to: Mapped[list[Any]] = mapped_column(JSON, default=list)  # others answered too (a group, the resident an MP wrote for)
+    topics: Mapped[list[Any] | None] = mapped_column(JSON)  # what it is about (domain.topics), for the report
     postal_address: Mapped[str] = mapped_column(Text, default="")  # for letters to post (complaints logged by phone or letter)
 
     stages: Mapped[list["StageRow"]] = relationship(back_populates="case", cascade="all, delete-orphan", order_by="StageRow.stage")
