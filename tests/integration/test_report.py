@@ -21,6 +21,12 @@ def test_report_json_has_the_contract_keys_and_every_figure_traces_to_cases(land
     assert figures["stage1"]["received"] == 1 and figures["stage1"]["ch01_per_1000_homes"] == 0.42  # 1 / 2,400 x 1,000
     assert figures["stage1"]["ch02_within_timescale"] is None  # nothing answered yet
     assert landlord.json("case", reference)["topics"] == ["damp_mould"] and figures["by_category"]["damp_mould"] == 1
+    assert figures["ombudsman_referrals"] == 0
+    landlord.deliver(make_email("Casework Team <casework@housing-ombudsman.org.uk>", f"Our ref 202612345 - your ref {reference}",
+                                f"We have received a complaint from your resident about case {reference}. Please send us the evidence."),
+                     datetime(2026, 11, 23, 11, 0, tzinfo=timezone.utc))
+    landlord.json("ingest", now=NOW)
+    assert landlord.json("report", "--from", "2026-11-01", "--to", "2026-11-30", "--cases", "ombudsman_referrals") == [reference]
     assert landlord.json("report", "--from", "2026-11-01", "--to", "2026-11-30", "--cases", "stage1.received") == [reference]
     assert landlord.json("report", "--cases", "stage1.received") == []  # the default: April 2025 to March 2026
     assert_bad_input(landlord.run("report", "--cases", "stage1.nonsense"), "stage1.nonsense", "figures are")

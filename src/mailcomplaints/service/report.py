@@ -12,8 +12,9 @@ from mailcomplaints.domain.lifecycle import Event
 from mailcomplaints.domain.reporting import Period, build_report, reporting_year
 from mailcomplaints.service.app import App
 from mailcomplaints.store import repository as repo
-from mailcomplaints.store.models import CaseRow, DraftRow
+from mailcomplaints.store.models import CaseRow, DraftRow, MessageRow
 
+OMBUDSMAN_DOMAIN = "housing-ombudsman.org.uk"  # mail from it about a case: a referral or an enquiry
 NEED_OMBUDSMAN = ("response", "extension", "escalation_declined", "not_a_complaint")  # the letters that give the Ombudsman's details
 
 
@@ -31,11 +32,16 @@ def report(app: App, now: datetime, start: date | None = None, end: date | None 
         topics = {row.reference: list(row.topics or []) for row in rows}
         events = {row.reference: [Event(e.kind, e.at, e.actor, e.stage, e.reason, dict(e.detail or {})) for e in row.events]
                   for row in rows}
+        referred = sorted({m.case.reference for m in session.scalars(  # the Ombudsman wrote to us about the case
+            select(MessageRow).where(MessageRow.direction == "in", MessageRow.case_id.is_not(None),
+                                     MessageRow.from_addr.like(f"%@{OMBUDSMAN_DOMAIN}"))) if period.holds(m.received_at)})
         letters = [(d.case.reference, d.override_reason) for d in session.scalars(
             select(DraftRow).where(DraftRow.kind.in_(NEED_OMBUDSMAN), DraftRow.state == "sent")) if period.holds(d.sent_at)]
     figures, behind = build_report(cases, events, period, app.settings.landlord.homes, app.calendar, app.policy.outcomes, topics)
     # The Ombudsman's details in every letter that must give them: the lint checks each before approval,
     # so a letter sent without an override had them; an override is the exception to look at.
+    behind["ombudsman_referrals"] = referred
+    figures["ombudsman_referrals"] = len(referred)
     behind["ombudsman_details.sent"] = sorted(ref for ref, _ in letters)
     behind["ombudsman_details.overridden"] = sorted(ref for ref, why in letters if why)
     figures["ombudsman_details"] = {"sent": len(letters), "overridden": len(behind["ombudsman_details.overridden"])}
