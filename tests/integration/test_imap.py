@@ -245,7 +245,7 @@ def test_mail_that_comes_between_a_read_and_the_wait_is_not_left_for_the_next_po
     ingest(app, datetime.now(timezone.utc))
     client = desk.dovecot.client(desk.user)  # a message deleted unread leaves a gap in the UIDs
     client.select_folder("INBOX")
-    uid = client.append("INBOX", complaint(23))
+    client.append("INBOX", complaint(23))
     client.add_flags(client.search(["HEADER", "Subject", "Complaint 23"]), [b"\\Deleted"])
     client.expunge()
     client.logout()

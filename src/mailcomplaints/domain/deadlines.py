@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from mailcomplaints.domain.calendar import WorkingCalendar, end_of_day, local
-from mailcomplaints.domain.policy import Policy, Rule
+from mailcomplaints.domain.policy import Rule
 
 STATUSES = ("pending", "due_today", "overdue", "met", "met_late")
 

@@ -295,7 +295,7 @@ def build_policy(table: dict[str, Any], source: str, redress_bodies: set[str]) -
     for key in sorted(stages_table):
         if key not in ("1", "2"):
             raise r.fail(f"stages.{key}", "is not a stage: the Code allows exactly stages 1 and 2")
-        s = r.sub(f"stages.{key}", r.get(f"stages", dict)[key])
+        s = r.sub(f"stages.{key}", r.get("stages", dict)[key])
         stages.append(Stage(int(key), s.get("name", str, f"Stage {key}"), s.get("handler", str, ""), str(s.get("ref", (str, int, float), ""))))
     if not stages:
         stages = [Stage(1, "Stage 1", "", ""), Stage(2, "Stage 2", "", "")]

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import email
 import logging
-import re
 import threading
 import time
 from dataclasses import dataclass

@@ -29,7 +29,6 @@ from __future__ import annotations
 import base64
 import email
 import logging
-import re
 import ssl
 import threading
 import urllib.request

@@ -28,7 +28,6 @@ from __future__ import annotations
 import email
 import imaplib
 import inspect
-import logging
 import re
 import ssl
 import threading

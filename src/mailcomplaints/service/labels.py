@@ -13,7 +13,6 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from mailcomplaints.mailboxes.base import MailboxError
 from mailcomplaints.service.app import App
 from mailcomplaints.service.views import deadline_objects
 from mailcomplaints.store.models import DraftRow
