@@ -81,6 +81,8 @@ class Settings:
     auto_send: tuple[str, ...] = ()  # draft kinds that may go out without approval (off by default)
     four_eyes: tuple[str, ...] = ("response",)  # kinds whose author may not approve them
     daemon: DaemonSettings = DaemonSettings()
+    drafts_per_sender_per_day: int = 10  # more automatic drafts to one address in a day looks like a loop with a robot
+    trusted_senders: tuple[str, ...] = ()  # addresses the limit never holds (a resident wrongly taken for a machine)
 
 
 def _fail(source: str, key: str, problem: str) -> ConfigError:
@@ -242,6 +244,10 @@ def settings_from_table(table: dict[str, Any], source: str, base_dir: Path) -> S
     except ValueError as err:
         raise ConfigError(f"config {source}: [cases] {err}") from None
 
+    per_day = _get(cases_t, source, "cases.drafts_per_sender_per_day", int, 10)
+    if per_day < 1:
+        raise _fail(source, "cases.drafts_per_sender_per_day", f"must be at least 1, not {per_day}")
+    trusted = tuple(str(a).strip().lower() for a in _get(cases_t, source, "cases.trusted_senders", list, []))
     letters_t = _section(table, source, "letters", False)
     approval_t = _section(table, source, "approval", False)
     kinds = ("acknowledgement", "extension", "response", "escalation_declined", "not_a_complaint", "compliment_thanks", "reminder")
@@ -269,4 +275,5 @@ def settings_from_table(table: dict[str, Any], source: str, base_dir: Path) -> S
                             _get(daemon_t, source, "daemon.metrics_host", str, "127.0.0.1"), digest_time)
 
     return Settings(landlord, team, mailbox, url, policy, calendar, base_dir, smtp, source, references,
-                    _get(letters_t, source, "letters.folder", str, "letters"), tuple(auto_send), tuple(four_eyes), daemon)
+                    _get(letters_t, source, "letters.folder", str, "letters"), tuple(auto_send), tuple(four_eyes), daemon,
+                    per_day, trusted)

@@ -13,12 +13,14 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from typing import Callable
-from datetime import datetime
+from datetime import datetime, time
 
+from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from mailcomplaints.domain import lifecycle
+from mailcomplaints.domain.calendar import LONDON, local
 from mailcomplaints.domain.classify import Classification, Context, classify
 from mailcomplaints.domain.kinds import kind_for
 from mailcomplaints.domain.topics import topics_of
@@ -30,7 +32,7 @@ from mailcomplaints.service.app import App
 from mailcomplaints.service.failpoints import failpoint
 from mailcomplaints.service.drafts import clean_subject, create_draft, supersede, sync_mailbox
 from mailcomplaints.store import repository as repo
-from mailcomplaints.store.models import CaseRow, DuplicateDeliveryRow, MessageRow, QuarantineRow
+from mailcomplaints.store.models import CaseRow, DraftRow, DuplicateDeliveryRow, MessageRow, QuarantineRow
 
 log = logging.getLogger("mailcomplaints.ingest")
 BECOMES_COMPLAINT = ("service_request", "enquiry", "not_a_complaint")
@@ -228,9 +230,29 @@ def _open_case(app: App, session: Session, message: Message, delivered: Delivere
         events += lifecycle.close(case, None, message.delivered_at, lifecycle.SYSTEM, f"{kind} with no reply planned")
     repo.save_case(session, row, case, events, app.policy, app.calendar)
     for planned in plans.for_new_case(kind):
-        create_draft(app, session, row, planned, now)
+        if not _held_as_a_loop(app, session, row, message, now):
+            create_draft(app, session, row, planned, now)
     log.info("new case=%s kind=%s message_id=%s", row.reference, kind, message.message_id)
     return f"new:{row.reference}"
+
+
+def _held_as_a_loop(app: App, session: Session, row: CaseRow, message: Message, now: datetime) -> bool:
+    """Too many automatic drafts to one address today: a reply loop with a
+    robot the header rules missed. The draft is not made, and the case says
+    why, so an officer can answer by hand (`draft REF KIND`) or trust the
+    sender in config ([cases] trusted_senders). The mail itself is kept."""
+    sender = message.sender.email if message.sender else ""
+    if not sender or sender in app.settings.trusted_senders:
+        return False
+    day_start = datetime.combine(local(now).date(), time(0), tzinfo=LONDON)
+    made = session.scalars(select(DraftRow.to_addrs).where(DraftRow.created_at >= day_start)).all()
+    if sum(sender in (to or []) for to in made) < app.settings.drafts_per_sender_per_day:
+        return False
+    reason = (f"{app.settings.drafts_per_sender_per_day} drafts to {sender} already today: no automatic draft, in case this "
+              "is a loop with an auto-responder; answer by hand or add the address to [cases] trusted_senders")
+    repo.change_case(session, row, lambda c: lifecycle.flag(c, "draft_held", message.delivered_at, reason), app.policy, app.calendar)
+    log.warning("draft held case=%s: the per-sender daily limit was reached", row.reference)
+    return True
 
 
 def _join_case(app: App, session: Session, row: CaseRow, message: Message, delivered: Delivered,
@@ -265,6 +287,7 @@ def _join_case(app: App, session: Session, row: CaseRow, message: Message, deliv
     _store_message(session, message, delivered, row, intent, verdict, decision, extra)
     repo.save_case(session, row, case, events, app.policy, app.calendar)
     for item in planned:
-        create_draft(app, session, row, item, now)
+        if item.to_team or not _held_as_a_loop(app, session, row, message, now):
+            create_draft(app, session, row, item, now)
     log.info("joined case=%s intent=%s message_id=%s", row.reference, intent, message.message_id)
     return f"joined:{row.reference}"
