@@ -83,6 +83,7 @@ class Settings:
     daemon: DaemonSettings = DaemonSettings()
     drafts_per_sender_per_day: int = 10  # more automatic drafts to one address in a day looks like a loop with a robot
     trusted_senders: tuple[str, ...] = ()  # addresses the limit never holds (a resident wrongly taken for a machine)
+    secrets_file: str | None = None  # KEY=VALUE secrets, mode 0600, for `..._env` names not set in the environment
 
 
 def _fail(source: str, key: str, problem: str) -> ConfigError:
@@ -155,6 +156,15 @@ def _check_server(section: dict[str, Any], source: str, name: str, what: str) ->
     port = section.get("port")
     if port is not None and (not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536):
         raise _fail(source, f"{name}.port", f"must be a port number, not {port!r}")
+
+
+def _secrets_file(table: dict[str, Any], source: str, base_dir: Path) -> str | None:
+    secrets_t = _section(table, source, "secrets", False)
+    value = _get(secrets_t, source, "secrets.file", str, "")
+    if not value:
+        return None
+    path = Path(value).expanduser()
+    return str(path if path.is_absolute() else base_dir / path)
 
 
 def settings_from_table(table: dict[str, Any], source: str, base_dir: Path) -> Settings:
@@ -276,4 +286,4 @@ def settings_from_table(table: dict[str, Any], source: str, base_dir: Path) -> S
 
     return Settings(landlord, team, mailbox, url, policy, calendar, base_dir, smtp, source, references,
                     _get(letters_t, source, "letters.folder", str, "letters"), tuple(auto_send), tuple(four_eyes), daemon,
-                    per_day, trusted)
+                    per_day, trusted, _secrets_file(table, source, base_dir))

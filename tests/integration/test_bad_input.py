@@ -121,3 +121,16 @@ def test_an_imap_password_variable_that_is_not_set_is_named(landlord: Landlord) 
                                               'host = "127.0.0.1"\nsecurity = "none"\npassword_env = "MAILCOMPLAINTS_UNSET_FOR_TEST"\n',
                                       extra='[smtp]\nhost = "127.0.0.1"\nsecurity = "none"\n'))
     assert_bad_input(landlord.run("ingest"), "MAILCOMPLAINTS_UNSET_FOR_TEST", "password_env")
+
+
+def test_a_secrets_file_others_can_read_is_refused_and_a_private_one_is_used(landlord) -> None:
+    secrets = landlord.root / "secrets.env"
+    secrets.write_text("MAILCOMPLAINTS_TEST_SECRET_IN_FILE=s3cret\n")
+    secrets.chmod(0o644)
+    mailbox = ('[mailbox]\nbackend = "imap"\naddress = "complaints@reliance.example.org"\nhost = "127.0.0.1"\nport = 1\n'
+               'security = "none"\npassword_env = "MAILCOMPLAINTS_TEST_SECRET_IN_FILE"\n')
+    landlord.config.write_text(config(mailbox=mailbox, extra=f'[smtp]\nhost = "127.0.0.1"\nsecurity = "none"\n\n[secrets]\nfile = "{secrets}"\n'))
+    assert_bad_input(landlord.run("ingest"), "chmod 600", "secrets.env")
+    secrets.chmod(0o600)
+    rc, _, err = landlord.run("ingest")  # the password is found; nothing listens on port 1, so the mailbox fails instead
+    assert rc == 1 and "127.0.0.1:1" in err and "s3cret" not in err

@@ -16,14 +16,37 @@ DEFAULT_PORTS = {"imap": {"tls": 993, "starttls": 143, "none": 143}, "smtp": {"t
 
 
 def secret(settings: Settings, section: dict, name: str, key: str) -> str | None:
-    """The secret an `..._env` key names, from the environment (never from the file)."""
+    """The secret an `..._env` key names: from the environment, else from the
+    secrets file `[secrets] file` names (KEY=VALUE lines, readable by its
+    owner only) — never from the config file itself."""
     variable = section.get(f"{key}_env")
     if not variable:
         return None
     value = os.environ.get(str(variable))
+    if value is None and settings.secrets_file:
+        value = read_secrets_file(settings).get(str(variable))
     if value is None:
-        raise ConfigError(f"config {settings.source}: [{name}] {key}_env names the environment variable {variable}, which is not set")
+        where = f" or in {settings.secrets_file}" if settings.secrets_file else ""
+        raise ConfigError(f"config {settings.source}: [{name}] {key}_env names {variable}, which is not set in the environment{where}")
     return value
+
+
+def read_secrets_file(settings: Settings) -> dict[str, str]:
+    path = Path(settings.secrets_file)
+    try:
+        mode = path.stat().st_mode
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError(f"config {settings.source}: [secrets] file {path} cannot be read: {err.strerror}") from None
+    if mode & 0o077:
+        raise ConfigError(f"config {settings.source}: [secrets] file {path} can be read by others (mode {mode & 0o777:o}); "
+                          f"make it private with: chmod 600 {path}")
+    values = {}
+    for line in text.splitlines():
+        key, sep, value = line.strip().partition("=")
+        if sep and key and not key.startswith("#"):
+            values[key.strip()] = value.strip().strip('"')
+    return values
 
 
 def token_command(command: str):
