@@ -94,10 +94,28 @@ def _header(raw: RawMessage, name: str) -> str:
         return ""
 
 
+_ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[bqBQ]\?[^?\s]*\?=")
+_ADDRESS_SPECIALS = re.compile(r'[,:;<>@"()\[\]\\\r\n]')
+
+
+def _neutral_words(written: str) -> str:
+    """The header as written, each encoded word decoded with the characters
+    that structure addresses taken out: a name that decodes to
+    "Evil\r\nBcc: victim@example.org" stays a name and never becomes the
+    address we reply to."""
+    return _ENCODED_WORD.sub(lambda m: _ADDRESS_SPECIALS.sub(" ", header_text(m.group(0))), written)
+
+
 def _addresses(raw: RawMessage, name: str) -> tuple[Address, ...]:
     value = _header(raw, name)
     if not value:
         return ()
+    try:
+        written = str(raw.get(name) or "")
+    except Exception:  # a malformed header value
+        written = ""
+    if "=?" in written:  # parse the structure first, decode the names after
+        value = " ".join(_neutral_words(written).split())
     out = []
     try:
         pairs = getaddresses([value])
