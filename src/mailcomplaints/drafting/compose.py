@@ -57,6 +57,11 @@ def finalise(raw: bytes, message_id: str, date: datetime) -> bytes:
     return msg.as_bytes()
 
 
+def message_id_of(raw: bytes) -> str:
+    """The Message-ID of a message we composed (a draft, its sent form)."""
+    return str(email.message_from_bytes(raw, policy=email_policy.default).get("Message-ID", "")).strip()
+
+
 def body_text(raw: bytes) -> str:
     msg = email.message_from_bytes(raw, policy=email_policy.default)
     part = msg.get_body(("plain",))

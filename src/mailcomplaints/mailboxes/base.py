@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 import threading
-from datetime import datetime
-from typing import Iterator, Protocol
+import inspect
+from datetime import datetime, timezone
+from functools import wraps
+from typing import Any, Callable, Iterator, Protocol
 
 
 class MailboxError(RuntimeError):
@@ -40,6 +42,12 @@ class Delivered:
     delivered_at: datetime  # from the backend, never from the Date header
     raw: bytes
     conversation_id: str | None = None  # the server's thread id, where it has one (Exchange)
+
+    def __post_init__(self) -> None:
+        # A plain UTC datetime whatever the library gave (imapclient's FixedOffset,
+        # exchangelib's EWSDateTime): the case history copies and compares it.
+        at = self.delivered_at if self.delivered_at.tzinfo else self.delivered_at.replace(tzinfo=timezone.utc)
+        object.__setattr__(self, "delivered_at", datetime.fromtimestamp(at.timestamp(), tz=timezone.utc))
 
 
 class Mailbox(Protocol):
@@ -91,3 +99,41 @@ class Mailbox(Protocol):
 
     def close(self) -> None:
         """Log out; the next call connects again (also how the daemon recovers from an error)."""
+
+
+def translating_errors(failed: Callable[[BaseException], bool], where: Callable[[Any], str]):
+    """A decorator for a network backend's methods: an error `failed` accepts
+    (the library's, the socket's) becomes MailboxError naming `where(self)`,
+    and the connection is closed so the next call starts clean. Generators
+    are wrapped too, since their errors come while the caller iterates."""
+
+    def decorate(method):
+        def translated(self, err: BaseException) -> MailboxError:
+            self.close()
+            if isinstance(err, MailboxError):
+                return err
+            return MailboxError(f"{where(self)}: {type(err).__name__}: {str(err)[:200]}")
+
+        if inspect.isgeneratorfunction(method):
+            @wraps(method)
+            def generator(self, *args, **kwargs):
+                try:
+                    yield from method(self, *args, **kwargs)
+                except Exception as err:  # noqa: BLE001 - only what `failed` accepts is translated
+                    if not failed(err):
+                        raise
+                    raise translated(self, err) from None
+            return generator
+
+        @wraps(method)
+        def wrapper(self, *args, **kwargs):
+            try:
+                return method(self, *args, **kwargs)
+            except Exception as err:  # noqa: BLE001 - only what `failed` accepts is translated
+                if not failed(err):
+                    raise
+                raise translated(self, err) from None
+
+        return wrapper
+
+    return decorate

@@ -27,13 +27,11 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from email import policy as email_policy
-from functools import wraps
 from typing import Iterator
 
-from mailcomplaints.drafting.compose import DRAFT_HEADER
-from mailcomplaints.mailboxes.base import Delivered, MailboxApproval, MailboxError, SendRefused
+from mailcomplaints.drafting.compose import DRAFT_HEADER, message_id_of
+from mailcomplaints.mailboxes.base import Delivered, MailboxApproval, MailboxError, SendRefused, translating_errors
 from mailcomplaints.mailboxes.categories import relabelled, split_approval
 
 log = logging.getLogger("mailcomplaints.ews")
@@ -58,40 +56,9 @@ class EwsSettings:
     max_wait: int = 120  # the longest wait for a busy server before giving up this round
 
 
-def _network(method):
-    """exchangelib's and requests' errors become MailboxError, and the account
-    is dropped so the next call starts clean."""
-
-    def translate(self, err: Exception) -> Exception:
-        if isinstance(err, MailboxError):
-            return err
-        self.close()
-        return MailboxError(f"EWS {self.settings.server_url or 'autodiscover'}: {type(err).__name__}: {str(err)[:200]}")
-
-    def failed(err: Exception) -> bool:
-        return isinstance(err, (MailboxError, OSError)) or type(err).__module__.split(".")[0] in ("exchangelib", "requests", "urllib3")
-
-    if method.__code__.co_flags & 0x20:  # a generator: errors come while the caller iterates
-        @wraps(method)
-        def generator(self, *args, **kwargs):
-            try:
-                yield from method(self, *args, **kwargs)
-            except Exception as err:  # noqa: BLE001 - filtered below
-                if not failed(err):
-                    raise
-                raise translate(self, err) from None
-        return generator
-
-    @wraps(method)
-    def wrapper(self, *args, **kwargs):
-        try:
-            return method(self, *args, **kwargs)
-        except Exception as err:  # noqa: BLE001 - filtered below
-            if not failed(err):
-                raise
-            raise translate(self, err) from None
-
-    return wrapper
+_network = translating_errors(
+    lambda err: isinstance(err, (MailboxError, OSError)) or type(err).__module__.split(".")[0] in ("exchangelib", "requests", "urllib3"),
+    lambda self: f"EWS {self.settings.server_url or 'autodiscover'}")
 
 
 class EwsMailbox:
@@ -185,9 +152,8 @@ class EwsMailbox:
                     continue  # gone meanwhile (moved or deleted): nothing to read
                 if wait_for_marks:
                     self._unmarked.add(item.id)
-                received = datetime.fromtimestamp(item.datetime_received.timestamp(), tz=timezone.utc)  # a plain datetime
                 conversation = item.conversation_id.id if item.conversation_id else None
-                yield Delivered(item.id, received, bytes(item.mime_content), conversation)
+                yield Delivered(item.id, item.datetime_received, bytes(item.mime_content), conversation)
                 self.backlog -= 1
         if not self._unmarked and new_state:
             self.cursors.set(name, new_state)
@@ -244,7 +210,7 @@ class EwsMailbox:
         recorded it) is found by its Message-ID."""
         from exchangelib import Message
 
-        message_id = str(email.message_from_bytes(raw, policy=email_policy.default).get("Message-ID", "")).strip()
+        message_id = message_id_of(raw)
         folder = self._folder(self.settings.approval_folder)
         existing = list(folder.filter(message_id=message_id).only("id")) if message_id else []
         if existing:
@@ -345,7 +311,7 @@ class EwsMailbox:
                 Message(account=self.account, folder=self.account.sent, mime_content=raw).send_and_save()
         except (ErrorInvalidRecipients, ErrorMessageSizeExceeded) as err:
             raise SendRefused(f"Exchange refused the message: {type(err).__name__}: {err}") from None
-        message_id = str(email.message_from_bytes(raw, policy=email_policy.default).get("Message-ID", "")).strip()
+        message_id = message_id_of(raw)
         copies = list(self.account.sent.filter(message_id=message_id).only("id")) if message_id else []
         return copies[0].id if copies else None  # Exchange may file it a moment later: then known by its Message-ID
 

@@ -39,6 +39,7 @@ from email import policy as email_policy
 from typing import Iterator
 from urllib.parse import quote
 
+from mailcomplaints.drafting.compose import message_id_of
 from mailcomplaints.mailboxes.base import Delivered, MailboxApproval, MailboxError, SendRefused
 from mailcomplaints.mailboxes.categories import relabelled, split_approval
 
@@ -388,7 +389,7 @@ class GraphMailbox:
             if 400 <= err.status < 500 and err.status not in (401, 403, 404, 408, 409, 429):
                 raise SendRefused(str(err)) from None  # the message itself is refused: say so, do not retry
             raise
-        message_id = str(email.message_from_bytes(raw, policy=email_policy.default).get("Message-ID", "")).strip()
+        message_id = message_id_of(raw)
         copies = self._by_message_id(self.settings.sent_folder, message_id) if message_id else []
         return copies[0] if copies else None  # else known by its Message-ID when the Sent Items delta shows it
 

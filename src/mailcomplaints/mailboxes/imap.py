@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import email
 import imaplib
-import inspect
 import re
 import ssl
 import threading
@@ -35,11 +34,10 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email import policy as email_policy
-from functools import wraps
 from typing import Callable, Iterator, Protocol
 
-from mailcomplaints.drafting.compose import DRAFT_HEADER
-from mailcomplaints.mailboxes.base import Delivered, MailboxApproval, MailboxError
+from mailcomplaints.drafting.compose import DRAFT_HEADER, message_id_of
+from mailcomplaints.mailboxes.base import Delivered, MailboxApproval, MailboxError, translating_errors
 from mailcomplaints.mailboxes.base import SendRefused
 from mailcomplaints.mailboxes.smtp import Deferred, SmtpSender, tls_context
 
@@ -88,33 +86,8 @@ def _network_errors() -> tuple[type[BaseException], ...]:
 NETWORK_ERRORS = _network_errors()
 
 
-def _network(method):
-    """Any failure talking to the server becomes MailboxError, and the
-    connection is dropped so the next call starts clean."""
-
-    def translated(self: "ImapMailbox", err: Exception) -> Exception:
-        self.close()
-        if isinstance(err, MailboxError):
-            return err
-        return MailboxError(f"IMAP {self.settings.host}:{self.settings.port}: {type(err).__name__}: {str(err)[:200]}")
-
-    if inspect.isgeneratorfunction(method):  # errors come while the caller iterates
-        @wraps(method)
-        def generator(self: "ImapMailbox", *args, **kwargs):
-            try:
-                yield from method(self, *args, **kwargs)
-            except NETWORK_ERRORS as err:
-                raise translated(self, err) from None
-        return generator
-
-    @wraps(method)
-    def wrapper(self: "ImapMailbox", *args, **kwargs):
-        try:
-            return method(self, *args, **kwargs)
-        except NETWORK_ERRORS as err:
-            raise translated(self, err) from None
-
-    return wrapper
+_network = translating_errors(lambda err: isinstance(err, NETWORK_ERRORS),
+                              lambda self: f"IMAP {self.settings.host}:{self.settings.port}")
 
 
 class ImapMailbox:
@@ -203,9 +176,6 @@ class ImapMailbox:
                     continue
                 item = fetched[uid]
                 delivered_at = item.get(b"INTERNALDATE") or datetime.now(timezone.utc)
-                # in UTC with the standard library's zone: imapclient's FixedOffset cannot be copied
-                delivered_at = (delivered_at.replace(tzinfo=timezone.utc) if delivered_at.tzinfo is None
-                                else delivered_at.astimezone(timezone.utc))
                 handed_over = True
                 yield Delivered(ids[uid], delivered_at, item[b"BODY[]"])
                 if advance_each:
@@ -406,7 +376,7 @@ class ImapMailbox:
             if appended:
                 self._delete(sent, appended[1])
             raise  # a dropped connection leaves the marked copy: was_sent() then says "send again"
-        message_id = str(email.message_from_bytes(raw, policy=email_policy.default).get("Message-ID", "")).strip()
+        message_id = message_id_of(raw)
         self._select(sent)
         uids = [appended[1]] if appended else self.client.search(["HEADER", "Message-ID", message_id])
         self.client.remove_flags(uids, [SENDING.encode()])
