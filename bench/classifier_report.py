@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "corpus"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from runner import precision_recall, run_scenario, scenarios  # noqa: E402
 
 

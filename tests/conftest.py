@@ -24,6 +24,7 @@ from typing import Any, Callable
 
 import pytest
 
+from databases import BACKEND, database_url, postgres_available, shared_postgres, stop_shared_postgres
 from mailcomplaints.service.setup import config_text
 
 OUR_ADDRESS = "complaints@reliance.example.org"
@@ -67,7 +68,8 @@ class Landlord:
     root: Path
     config: Path
     maildir: Path
-    database: Path
+    database: Path  # the SQLite file, when the run is on SQLite
+    database_url: str = ""
     now: datetime = DEFAULT_NOW
     env: dict[str, str] = field(default_factory=dict)
 
@@ -151,12 +153,14 @@ def make_landlord(tmp_path: Path) -> Callable[..., Landlord]:
         root = tmp_path if n == 0 else tmp_path / f"landlord{n}"
         root.mkdir(parents=True, exist_ok=True)
         config = root / "mailcomplaints.toml"
+        url = database_url(root)
         config.write_text(config_text(landlord=landlord, policy=policy, address=address,
-                                      mailbox_path="mailbox", database_path="db.sqlite"))
+                                      mailbox_path="mailbox", database_url=url))
         maildir = root / "mailbox"
         for sub in ("new", "cur", "tmp"):
             (maildir / sub).mkdir(parents=True, exist_ok=True)
-        return Landlord(root=root, config=config, maildir=maildir, database=root / "db.sqlite", env=cli_env())
+        return Landlord(root=root, config=config, maildir=maildir, database=root / "db.sqlite", database_url=url,
+                        env=cli_env())
 
     return make
 
@@ -165,6 +169,32 @@ def make_landlord(tmp_path: Path) -> Callable[..., Landlord]:
 def landlord(make_landlord: Callable[..., Landlord]) -> Landlord:
     """Reliance Housing on a fresh Maildir and SQLite database in tmp_path."""
     return make_landlord()
+
+
+# --- the database: SQLite, or one PostgreSQL cluster for the run (MAILCOMPLAINTS_TEST_DATABASE=postgresql) ---
+
+def pytest_report_header(config) -> str:
+    return f"mailcomplaints test database: {BACKEND}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _database_server():
+    if BACKEND == "postgresql" and not postgres_available():
+        pytest.exit("MAILCOMPLAINTS_TEST_DATABASE=postgresql, but PostgreSQL is not installed "
+                    "(scripts/setup test installs it)", returncode=2)
+    yield
+    stop_shared_postgres()
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL cluster for tests that need one whichever the run's
+    database is: skipped on a machine without it, a failure in CI."""
+    if not postgres_available():
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL is not installed, and CI must test on it (scripts/setup installs it)")
+        pytest.skip("PostgreSQL is not installed here")
+    return shared_postgres()
 
 
 # --- real servers: one Dovecot for the session (a user per test), an SMTP sink per test ---

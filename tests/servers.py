@@ -34,6 +34,7 @@ import imapclient
 from aiosmtpd.controller import Controller
 
 from https_double import make_certificate
+from databases import database_url
 
 HOST = "127.0.0.1"
 
@@ -586,5 +587,5 @@ def imap_config(root: Path, *, user: str, imap_port: int, smtp_port: int, passwo
                         smtp_security="none", password_env=password_env, smtp_password_env=None)
     config = root / "mailcomplaints.toml"
     config.write_text(config_text(landlord="Reliance Housing", policy="reliance", address=user,
-                                  database_path="db.sqlite", imap=server) + "\n" + extra + "\n")
+                                  database_url=database_url(root), imap=server) + "\n" + extra + "\n")
     return config

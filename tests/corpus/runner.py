@@ -15,6 +15,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from databases import database_url
 from mailcomplaints.config import load_config
 from mailcomplaints.domain.lifecycle import LifecycleError
 from mailcomplaints.domain.calendar import LONDON
@@ -64,7 +65,7 @@ class Replay:
         (workdir / "mailcomplaints.toml").write_text(config_text(
             landlord="Corpus Landlord", policy=self.spec.get("landlord", "reliance"),
             address=self.spec.get("address", "complaints@landlord.example.org"),
-            mailbox_path="mailbox", database_path="db.sqlite"))
+            mailbox_path="mailbox", database_url=database_url(workdir)))
         self.app = App(load_config(workdir / "mailcomplaints.toml"))
         self.labels: dict[str, str] = {}  # case label -> reference
         self.theirs: dict[str, str] = {}  # file -> Message-ID as delivered

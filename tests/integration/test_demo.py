@@ -6,7 +6,6 @@ import io
 
 import pypdf
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 from rich.console import Console

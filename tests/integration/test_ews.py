@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from conftest import make_email, message_id_of
+from databases import database_url
 from ews_server import FakeEws
 
 from mailcomplaints.config import load_config
@@ -47,7 +48,7 @@ def ews(tmp_path):
 def app(tmp_path, ews, monkeypatch):
     """What `init --backend ews` writes, pointed at the double (basic auth, its CA)."""
     monkeypatch.setenv(PASSWORD_ENV, ews.password)
-    text = config_text(landlord="Reliance Housing", policy="reliance", address=ews.mailbox, database_path="db.sqlite",
+    text = config_text(landlord="Reliance Housing", policy="reliance", address=ews.mailbox, database_url=database_url(Path(tmp_path)),
                        ews=(ews.url, ews.username))
     text = text.replace('auth_type = "NTLM"', f'auth_type = "basic"\nca_file = "{ews.ca_file}"')
     (tmp_path / "mailcomplaints.toml").write_text(text)
@@ -162,7 +163,7 @@ def test_a_wrong_password_is_one_plain_line(tmp_path, ews):
     import subprocess
     import sys
 
-    text = config_text(landlord="Reliance Housing", policy="reliance", address=ews.mailbox, database_path="db.sqlite",
+    text = config_text(landlord="Reliance Housing", policy="reliance", address=ews.mailbox, database_url=database_url(Path(tmp_path)),
                        ews=(ews.url, ews.username)).replace('auth_type = "NTLM"', f'auth_type = "basic"\nca_file = "{ews.ca_file}"')
     config = Path(tmp_path) / "wrong.toml"
     config.write_text(text)

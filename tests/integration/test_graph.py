@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from conftest import make_email, message_id_of
+from databases import database_url
 from graph_server import FakeGraph
 
 from mailcomplaints.config import load_config
@@ -45,7 +46,7 @@ def graph(tmp_path):
 
 def write_config(root: Path, fake: FakeGraph, secret_env: str = SECRET_ENV) -> Path:
     """What `init --backend graph` writes, pointed at the double (its authority, URL and CA)."""
-    text = config_text(landlord="Reliance Housing", policy="reliance", address=fake.mailbox, database_path="db.sqlite",
+    text = config_text(landlord="Reliance Housing", policy="reliance", address=fake.mailbox, database_url=database_url(root),
                        graph=(fake.tenant, fake.client_id))
     text = text.replace(f'client_secret_env = "{SECRET_ENV}"',
                         f'client_secret_env = "{secret_env}"\nauthority = "{fake.authority}"\n'

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from databases import database_url
 from mailcomplaints.config import load_config
 from mailcomplaints.service.app import App
 from mailcomplaints.service.pipeline import ingest
@@ -41,7 +42,7 @@ def listener():
 def landlord_app(folder) -> App:
     (folder / "mailcomplaints.toml").write_text(config_text(landlord="Reliance Housing", policy="reliance",
                                                             address="complaints@landlord.example.org",
-                                                            mailbox_path="mailbox", database_path="db.sqlite"))
+                                                            mailbox_path="mailbox", database_url=database_url(folder)))
     return App(load_config(folder / "mailcomplaints.toml"))
 
 

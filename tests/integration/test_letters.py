@@ -13,6 +13,7 @@ import pypdf
 import pypdfium2
 import pytest
 
+from databases import database_url
 from mailcomplaints.config import load_config
 from mailcomplaints.domain.calendar import LONDON
 from mailcomplaints.drafting.lint import lint
@@ -27,7 +28,6 @@ from mailcomplaints.service.queries import show_case
 from mailcomplaints.service.scheduler import tick
 from mailcomplaints.service.setup import config_text
 from mailcomplaints.store import repository as repo
-from mailcomplaints.store.models import DraftRow
 
 LANDLORDS = ["reliance", "housing-solutions", "connect", "southway", "alliance-homes"]
 OUTPUT = Path(__file__).resolve().parents[2] / "test-output" / "letters"
@@ -47,7 +47,7 @@ class History:
         folder.mkdir(parents=True)
         (folder / "mailcomplaints.toml").write_text(config_text(
             landlord=f"{policy.title()} Homes", policy=policy, address="complaints@landlord.example.org",
-            mailbox_path="mailbox", database_path="db.sqlite"))
+            mailbox_path="mailbox", database_url=database_url(folder)))
         self.app = App(load_config(folder / "mailcomplaints.toml"))
         self.count = 0
         self.drafts: dict[tuple[str, int], str] = {}

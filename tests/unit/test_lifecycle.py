@@ -13,7 +13,7 @@ escalation window 10 calendar days from the response, stage 2 acknowledge
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 
 import pytest
 

@@ -27,7 +27,7 @@ cutoff = "{cutoff}"
 
 {mailbox}
 [database]
-url = "sqlite:///{database_path}"
+url = "{database_url}"
 '''
 
 MAILDIR = '''[mailbox]
@@ -110,9 +110,11 @@ class ImapServer:
 
 def config_text(*, landlord: str, policy: str, address: str, mailbox_path: str = "var/mailbox",
                 database_path: str = "var/mailcomplaints.db", imap: ImapServer | None = None,
-                graph: tuple[str, str] | None = None, ews: tuple[str, str] | None = None) -> str:
+                graph: tuple[str, str] | None = None, ews: tuple[str, str] | None = None,
+                database_url: str | None = None) -> str:
     """The config text; `graph` is (tenant_id, client_id) for Microsoft 365,
-    `ews` (server_url, username) for Exchange Server."""
+    `ews` (server_url, username) for Exchange Server; `database_url`, when
+    given, replaces the SQLite file at `database_path`."""
     loaded = load_policy(policy, relative_to=Path.cwd())
     quoted = landlord.replace("\\", "\\\\").replace('"', '\\"')
     if graph is not None:
@@ -125,7 +127,7 @@ def config_text(*, landlord: str, policy: str, address: str, mailbox_path: str =
         login = SMTP_LOGIN.format(address=address, smtp_password_env=imap.smtp_password_env) if imap.smtp_password_env else ""
         mailbox = IMAP.format(address=address, smtp_login=login, **{k: v for k, v in asdict(imap).items() if k != "smtp_password_env"})
     return TEMPLATE.format(landlord=quoted, policy=policy, nation=loaded.nation, cutoff=loaded.cutoff.strftime("%H:%M"),
-                           mailbox=mailbox, database_path=database_path)
+                           mailbox=mailbox, database_url=database_url or f"sqlite:///{database_path}")
 
 
 def write_config(target: Path, *, landlord: str, policy: str, address: str, force: bool = False,
