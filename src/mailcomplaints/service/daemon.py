@@ -9,13 +9,20 @@ the database recorded. SIGTERM or SIGINT lets the message in hand finish,
 then stops. Health — last successful round, backlog, errors — is kept in the
 database for `mailcomplaints status`, and served to Prometheus when
 `[daemon] metrics_port` is set.
+
+Several daemons may share one database and mailbox for fail-over: each round
+starts only once this daemon holds the leader lock (store/leadership.py);
+the others wait, trying every STANDBY_SECONDS, and the first to find the lock
+free after the leader dies takes over where the database says it stopped.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import random
 import signal
+import socket
 import threading
 from datetime import datetime, timezone
 
@@ -27,9 +34,11 @@ from mailcomplaints.service.approval import send_approved
 from mailcomplaints.service.pipeline import ingest
 from mailcomplaints.service.scheduler import tick
 from mailcomplaints.store import repository as repo
+from mailcomplaints.store.leadership import Leadership
 
 log = logging.getLogger("mailcomplaints.daemon")
 RECOVERABLE = (MailboxError, OperationalError, OSError)
+STANDBY_SECONDS = 5  # how often a waiting daemon tries for the lead: take-over within this plus one round
 
 
 class Metrics:
@@ -79,6 +88,23 @@ def _health(app: App, now: datetime, **values: str) -> None:
         pass  # the database is what failed: nowhere to record it
 
 
+def _lead(app: App, leadership: Leadership, now: datetime, waiting: bool) -> bool:
+    """True when this daemon leads (taking the lead if it is free)."""
+    if leadership.held:
+        if leadership.still_held():
+            return True
+        log.error("lost the lead: the database session that held it ended; waiting to lead again")
+        app.mailbox.close()
+    if not leadership.try_acquire():
+        if not waiting:
+            log.info("standby: another daemon leads; trying every %ds", STANDBY_SECONDS)
+        return False
+    leader = f"{socket.gethostname()} pid {os.getpid()} since {now.isoformat()}"
+    log.info("leading: %s", leader)
+    _health(app, now, leader=leader)
+    return True
+
+
 def run_forever(app: App, interval: int | None = None, once: bool = False, fixed_now: datetime | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     for chatty in ("weasyprint", "fontTools", "alembic", "imapclient"):  # one line per action of ours, not theirs
@@ -90,11 +116,18 @@ def run_forever(app: App, interval: int | None = None, once: bool = False, fixed
         signal.signal(signum, lambda *_: stop.set())
     metrics = Metrics(settings.metrics_host, settings.metrics_port) if settings.metrics_port else None
     failures, errors = 0, 0
+    leadership, waiting = Leadership(app.db.engine), False
     log.info("started backend=%s poll_seconds=%d", app.settings.mailbox.backend, interval)
     try:
         while not stop.is_set():
             now = fixed_now or datetime.now(timezone.utc)
             try:
+                waiting = not _lead(app, leadership, now, waiting)
+                if waiting:
+                    if once:
+                        break
+                    stop.wait(STANDBY_SECONDS)
+                    continue
                 one_round(app, now, stop, metrics)
                 failures = 0
                 backlog = getattr(app.mailbox, "backlog", 0)
@@ -118,6 +151,7 @@ def run_forever(app: App, interval: int | None = None, once: bool = False, fixed
                 stop.wait(delay)
     finally:
         app.mailbox.close()
+        leadership.release()
         if metrics:
             metrics.close()
     log.info("stopped")

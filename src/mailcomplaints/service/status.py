@@ -27,6 +27,7 @@ def status(app: App) -> dict:
                 "backlog": int(repo.get_cursor(session, "daemon.backlog") or 0),
                 "errors": int(repo.get_cursor(session, "daemon.errors") or 0),
                 "last_error": repo.get_cursor(session, "daemon.last_error"),
+                "leader": repo.get_cursor(session, "daemon.leader"),  # host, pid and since when, of the daemon that leads
             },
             "database": app.settings.database_url.split("://", 1)[0],
             "backend": app.settings.mailbox.backend,
