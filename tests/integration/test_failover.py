@@ -72,7 +72,7 @@ def test_killing_the_leader_hands_over_within_30_seconds_with_nothing_lost_or_do
     now = datetime.now(timezone.utc)
     backlog = [make_email(f"Resident {n} <resident{n}@example.net>", f"Complaint {n}: repairs",
                           f"I want to make a complaint: repair {n} has still not been done after three visits.",
-                          message_id=f"<failover-{n}@example.net>") for n in range(40)]
+                          message_id=f"<failover-{n}@example.net>") for n in range(20)]
 
     first, first_log = start_daemon(landlord, "first")
     second = second_log = None
