@@ -25,10 +25,11 @@ from mailcomplaints.domain.policy import PolicyError
 from mailcomplaints.mailboxes.base import MailboxError
 from mailcomplaints.service.app import App
 from mailcomplaints.service.approval import Refused
+from mailcomplaints.service.privacy import PrivacyError
 from mailcomplaints.service.report import UnknownFigure
 from mailcomplaints.store.repository import NotFound
 
-BAD_INPUT = (ConfigError, PolicyError, CalendarError, LifecycleError, NotFound, Refused, UnknownFigure)
+BAD_INPUT = (ConfigError, PolicyError, CalendarError, LifecycleError, NotFound, Refused, UnknownFigure, PrivacyError)
 console = Console()
 
 
@@ -106,7 +107,8 @@ def tick(ctx: Context, as_json: bool) -> None:
     from mailcomplaints.service.scheduler import tick as run
     result = run(ctx.app, ctx.now).as_dict()
     emit(result, as_json, lambda r: click.echo(
-        f"{len(r['closed'])} closed, {len(r['flagged'])} flagged overdue, {r['reminders']} reminders drafted"))
+        f"{len(r['closed'])} closed, {len(r['flagged'])} flagged overdue, {r['reminders']} reminders drafted"
+        + (f", personal data removed from {len(r['retention']['cases'])} cases past retention" if r["retention"]["cases"] else "")))
 
 
 @cli.command()
@@ -562,6 +564,71 @@ def init(landlord: str, policy_name: str, address: str, target: str, force: bool
                    f"(or a 0600 secrets file the service loads), then: mailcomplaints --config {written} ingest")
     else:
         click.echo(f"wrote {written}; try: mailcomplaints --config {written} status")
+
+
+# --- data protection (UK GDPR) ----------------------------------------------------------
+
+def _removed_line(counts: dict) -> str:
+    return ", ".join(f"{n} {name.replace('_', ' ')}" for name, n in counts.items() if n) or "nothing"
+
+
+@cli.command()
+@click.option("--dry-run", is_flag=True, help="List what is due, change nothing.")
+@by_option
+@json_option
+@pass_context
+def retention(ctx: Context, dry_run: bool, by: str, as_json: bool) -> None:
+    """Remove personal data kept longer than [retention] allows (tick does this too)."""
+    from mailcomplaints.service.privacy import retention as run
+    emit(run(ctx.app, ctx.now, by, dry_run), as_json, lambda r: click.echo(
+        f"{'would remove' if r['dry_run'] else 'removed'}: {_removed_line(r['counts'])}"
+        + (f" ({', '.join(r['cases'])})" if r["cases"] else "")))
+
+
+@cli.command()
+@click.argument("reference", required=False)
+@click.option("--person", default=None, help="Everything held about this email address instead of one case.")
+@click.option("--output", default=None, help="The ZIP file to write [default: REF-export.zip here].")
+@json_option
+@pass_context
+def export(ctx: Context, reference: str | None, person: str | None, output: str | None, as_json: bool) -> None:
+    """Everything held about a case or a person, as a ZIP (a subject access request)."""
+    from mailcomplaints.service.export import export_case, export_person
+    if bool(reference) == bool(person):
+        raise click.UsageError("give a case REFERENCE or --person EMAIL (one of them)")
+    result = export_person(ctx.app, person, output, ctx.now) if person else export_case(ctx.app, reference, output, ctx.now)
+    emit(result, as_json, lambda r: click.echo(f"wrote {r['path']}: {r['files']} files from {len(r['cases'])} cases"))
+
+
+@cli.command()
+@click.option("--person", required=True, help="The person's email address.")
+@click.option("--reason", required=True, help="Why (kept in the erasure record).")
+@click.option("--by", required=True, help="Who is erasing (kept in the erasure record).")
+@click.option("--dry-run", is_flag=True, help="List what would be erased, change nothing.")
+@click.option("--force", is_flag=True, help="Close their open cases as withdrawn, then erase.")
+@json_option
+@pass_context
+def erase(ctx: Context, person: str, reason: str, by: str, dry_run: bool, force: bool, as_json: bool) -> None:
+    """Erase every personal datum held about a person (UK GDPR Article 17)."""
+    from mailcomplaints.service.privacy import erase as run
+    emit(run(ctx.app, person, reason, by, ctx.now, dry_run, force), as_json, lambda r: click.echo(
+        f"{'would erase' if r['dry_run'] else 'erased'}: {_removed_line(r['counts'])}"
+        + (f"; open cases {', '.join(r['open_cases'])} need --force" if r["needs_force"] else "")
+        + (f"; erasure record {r['record']}" if r["record"] else "")
+        + (f"; the address is also quoted in {', '.join(r['mentioned_in'])}: check those by hand" if r["mentioned_in"] else "")
+        + ("; the database was busy, so its free space keeps old bytes until the next erase or retention run"
+           if r.get("database_compacted") is False else "")))
+
+
+@cli.command()
+@json_option
+@pass_context
+def erasures(ctx: Context, as_json: bool) -> None:
+    """The permanent record of erasures and retention runs (no personal data)."""
+    from mailcomplaints.service.privacy import erasure_records
+    emit(erasure_records(ctx.app), as_json, lambda items: click.echo("\n".join(
+        f"{r['id']}  {r['at']}  {r['kind']} by {r['actor']}: {_removed_line(r['counts'])} - {r['reason']}" for r in items)
+        or "no erasures"))
 
 
 @cli.command()

@@ -16,6 +16,7 @@ from typing import Any
 from mailcomplaints.domain.calendar import NATIONS, CalendarError, WorkingCalendar, parse_cutoff
 from mailcomplaints.domain.policy import Policy, PolicyError
 from mailcomplaints.domain.references import ReferenceFormat
+from mailcomplaints.domain.retention import RetentionRules
 from mailcomplaints.policies import load_policy
 
 BACKENDS = ("maildir", "imap", "graph", "ews")
@@ -84,6 +85,7 @@ class Settings:
     drafts_per_sender_per_day: int = 10  # more automatic drafts to one address in a day looks like a loop with a robot
     trusted_senders: tuple[str, ...] = ()  # addresses the limit never holds (a resident wrongly taken for a machine)
     secrets_file: str | None = None  # KEY=VALUE secrets, mode 0600, for `..._env` names not set in the environment
+    retention: RetentionRules = RetentionRules()  # how long personal data is kept ([retention]); never for ever
 
 
 def _fail(source: str, key: str, problem: str) -> ConfigError:
@@ -286,4 +288,25 @@ def settings_from_table(table: dict[str, Any], source: str, base_dir: Path) -> S
 
     return Settings(landlord, team, mailbox, url, policy, calendar, base_dir, smtp, source, references,
                     _get(letters_t, source, "letters.folder", str, "letters"), tuple(auto_send), tuple(four_eyes), daemon,
-                    per_day, trusted, _secrets_file(table, source, base_dir))
+                    per_day, trusted, _secrets_file(table, source, base_dir), _retention(table, source))
+
+
+RETENTION_LIMITS = {"closed_case_years": (1, 100), "quarantine_days": (1, 36500), "unlinked_mail_days": (1, 36500)}
+
+
+def _retention(table: dict[str, Any], source: str) -> RetentionRules:
+    """[retention]: personal data is kept for a set time, never for ever, so
+    every key is at least 1; a misspelt key is an error rather than a silent
+    default, since the law is what it is for."""
+    section = _section(table, source, "retention", False)
+    unknown = sorted(set(section) - set(RETENTION_LIMITS))
+    if unknown:
+        raise _fail(source, f"retention.{unknown[0]}", f"is not a retention setting; use {', '.join(RETENTION_LIMITS)}")
+    defaults = RetentionRules().as_dict()
+    values = {}
+    for key, (low, high) in RETENTION_LIMITS.items():
+        value = _get(section, source, f"retention.{key}", int, defaults[key])
+        if not low <= value <= high:
+            raise _fail(source, f"retention.{key}", f"is {value}; give a period from {low} to {high} (personal data is not kept for ever)")
+        values[key] = value
+    return RetentionRules(**values)

@@ -3,8 +3,9 @@
 Raises `response_overdue` when a response date passes, drafts a reminder to
 the team when a deadline is two working days away (and again if it goes
 overdue), supersedes reminders once their deadlines are met, and closes cases
-whose escalation window ended unused. Idempotent: running it twice at the
-same `now` changes nothing the second time.
+whose escalation window ended unused; then removes the personal data whose
+retention period has ended ([retention], service/privacy.py), once a day.
+Idempotent: running it twice at the same `now` changes nothing the second time.
 """
 
 from __future__ import annotations
@@ -22,12 +23,14 @@ from mailcomplaints.domain.calendar import local
 from mailcomplaints.service.drafts import create_draft, supersede, sync_mailbox
 from mailcomplaints.service.digest import send_digest
 from mailcomplaints.service.labels import label_drafts
+from mailcomplaints.service.privacy import retention
 from mailcomplaints.service.views import deadline_objects
 from mailcomplaints.store import repository as repo
 from mailcomplaints.store.models import CaseRow, EventRow
 
 log = logging.getLogger("mailcomplaints.tick")
 REMIND_WORKING_DAYS = 2  # remind the team this many working days before a deadline
+RETENTION_CURSOR = "retention.last_day"  # the London day retention last ran in tick
 
 
 @dataclass
@@ -36,9 +39,11 @@ class TickResult:
     flagged: list[str] = field(default_factory=list)
     reminders: int = 0
     digest: bool = False
+    retention: dict = field(default_factory=lambda: {"cases": [], "counts": {}, "record": None})
 
     def as_dict(self) -> dict:
-        return {"closed": self.closed, "flagged": self.flagged, "reminders": self.reminders, "digest": self.digest}
+        return {"closed": self.closed, "flagged": self.flagged, "reminders": self.reminders, "digest": self.digest,
+                "retention": self.retention}
 
 
 def tick(app: App, now: datetime) -> TickResult:
@@ -57,10 +62,25 @@ def tick(app: App, now: datetime) -> TickResult:
                 supersede(app, session, row)
             else:
                 result.reminders += _remind(app, session, row, now)
+    result.retention = _daily_retention(app, now)
     sync_mailbox(app, now)
     label_drafts(app, now)
     result.digest = send_digest(app, now, app.settings.daemon.digest_time)
     return result
+
+
+def _daily_retention(app: App, now: datetime) -> dict:
+    """Personal data past its retention period, removed at the first tick of each
+    London day: a case passes its date by the day, and the database is vacuumed
+    after a run that removed something, which is worth doing once, not every round."""
+    today = local(now).date().isoformat()
+    with app.db.transaction() as session:
+        if repo.get_cursor(session, RETENTION_CURSOR) == today:
+            return {"cases": [], "counts": {}, "record": None}
+    done = retention(app, now)
+    with app.db.transaction() as session:
+        repo.set_cursor(session, RETENTION_CURSOR, today, now)
+    return {"cases": done["cases"], "counts": done["counts"], "record": done["record"]}
 
 
 def _phase(app: App, deadline, now: datetime) -> str | None:

@@ -28,6 +28,11 @@ cutoff = "{cutoff}"
 {mailbox}
 [database]
 url = "{database_url}"
+
+# [retention]                 # how long personal data is kept (UK GDPR); these are the defaults
+# closed_case_years = 6       # message bodies, letters and names of a case, after it closes
+# quarantine_days = 90        # mail that could not be read
+# unlinked_mail_days = 90     # mail that joined no case (auto-replies, bounces)
 '''
 
 MAILDIR = '''[mailbox]

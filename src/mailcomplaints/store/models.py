@@ -59,6 +59,7 @@ class CaseRow(Base):
     copy_to: Mapped[list[Any]] = mapped_column(JSON, default=list)  # others answered too (a group, the resident an MP wrote for)
     topics: Mapped[list[Any] | None] = mapped_column(JSON)  # what it is about (domain.topics), for the report
     postal_address: Mapped[str] = mapped_column(Text, default="")  # for letters to post (complaints logged by phone or letter)
+    anonymised_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # when its people were taken out (retention or erasure)
 
     stages: Mapped[list["StageRow"]] = relationship(back_populates="case", cascade="all, delete-orphan", order_by="StageRow.stage")
     messages: Mapped[list["MessageRow"]] = relationship(back_populates="case", order_by="MessageRow.received_at")
@@ -103,6 +104,7 @@ class MessageRow(Base):
     conversation_id: Mapped[str | None] = mapped_column(String(500), index=True)
     text: Mapped[str] = mapped_column(Text, default="")
     raw: Mapped[bytes | None] = mapped_column(LargeBinary)
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # when its text, raw bytes and sender were removed
 
     case: Mapped[CaseRow | None] = relationship(back_populates="messages")
 
@@ -216,3 +218,20 @@ class QuarantineRow(Base):
     reason: Mapped[str] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
     raw: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class ErasureRow(Base):
+    """A permanent record of personal data removed: by a person's request
+    (`erase`) or because its retention period ended. It holds no personal
+    data itself: the person only as a hash of their address, and counts."""
+
+    __tablename__ = "erasures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))  # erasure | retention
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    person_hash: Mapped[str | None] = mapped_column(String(80), index=True)  # sha256 of the address, for an erasure
+    cases: Mapped[list[Any]] = mapped_column(JSON, default=list)  # the references anonymised
+    counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # messages, drafts, letters... removed

@@ -18,6 +18,7 @@ from mailcomplaints.domain.calendar import WorkingCalendar
 from mailcomplaints.domain.lifecycle import CaseFile, Event, StageFacts, schedule
 from mailcomplaints.domain.policy import Policy
 from mailcomplaints.domain.references import DEFAULT, ReferenceFormat
+from mailcomplaints.domain.retention import hashed_id
 from mailcomplaints.store.models import (
     CaseRow, CursorRow, DeadlineRow, DraftRow, DuplicateDeliveryRow, EventRow, MessageRow, QuarantineRow, StageRow,
 )
@@ -108,7 +109,10 @@ def known_backend_ids(session: Session, ids: list[str]) -> set[str]:
 
 
 def message_stored(session: Session, message_id: str) -> bool:
-    return session.scalar(select(func.count()).select_from(MessageRow).where(MessageRow.message_id == message_id)) > 0
+    """Stored already, in clear or (its people removed: domain.retention) as its hash,
+    so a re-delivered old message is still a duplicate and never read again."""
+    ids = (message_id, hashed_id(message_id))
+    return session.scalar(select(func.count()).select_from(MessageRow).where(MessageRow.message_id.in_(ids))) > 0
 
 
 def new_case_row(session: Session, case: CaseFile, refs: ReferenceFormat = DEFAULT) -> CaseRow:
