@@ -78,16 +78,26 @@ def approve(app: App, draft_id: str, by: str, now: datetime, override: str | Non
             problems.append(f"{by} {did} this {draft.kind.replace('_', ' ')}, and another person must approve it")
         if problems and not override:
             raise Refused(f"draft {draft.id} cannot be approved: {'; '.join(problems)}. Fix it, or approve with --override REASON")
-        if stale:  # only now that it is approved: a refusal must leave the mailbox copy alone
-            refresh(app, draft, now)
-        if edited:
-            letter_from_officer(app, draft, text, now)
-        draft.state, draft.approved_by, draft.approved_at = "approved", by.strip(), now
-        draft.override_reason = override if problems else None
-        session.add(EventRow(case=case, kind="approved", at=now, actor=by.strip(), stage=draft.stage,
-                                  reason=override or "", detail={"draft": draft.id, "draft_kind": draft.kind, "override": bool(problems)}))
-        log.info("approved draft=%s case=%s by=%s", draft.id, case.reference, by)
-        return draft
+        if stale and draft.mailbox_ref:  # the out-of-date copy goes first (below)
+            copy, draft.mailbox_ref = draft.mailbox_ref, None
+        else:
+            if stale:  # only now that it is approved: a refusal must leave the mailbox copy alone
+                refresh(app, draft, now)
+            if edited:
+                letter_from_officer(app, draft, text, now)
+            draft.state, draft.approved_by, draft.approved_at = "approved", by.strip(), now
+            draft.override_reason = override if problems else None
+            session.add(EventRow(case=case, kind="approved", at=now, actor=by.strip(), stage=draft.stage,
+                                 reason=override or "", detail={"draft": draft.id, "draft_kind": draft.kind, "override": bool(problems)}))
+            log.info("approved draft=%s case=%s by=%s", draft.id, case.reference, by)
+            return draft
+    # An out-of-date copy leaves the mailbox in steps that are each safe to die
+    # after: forgotten (committed above; a sync_mailbox before the removal finds
+    # it again, saving is idempotent), removed, then the draft approved afresh.
+    # Removed inside the approval's transaction, a kill before the commit left a
+    # waiting draft recorded as in the mailbox and never copied there again.
+    app.mailbox.remove_draft(copy)
+    return approve(app, draft_id, by, now, override)
 
 
 def edit(app: App, draft_id: str, by: str, text: str, now: datetime) -> DraftRow:
@@ -241,6 +251,8 @@ def _send_one(app: App, draft_id: str, now: datetime) -> DraftRow | None:
         text = body_text(final)
     else:
         text, sent_copy = None, None
+        if mailbox_ref and app.mailbox.read_draft(mailbox_ref) is not None:  # sent, then killed before the draft left
+            app.mailbox.remove_draft(mailbox_ref)  # the approval folder (read_draft first: a Graph id follows the sent message)
     failpoint("send.sent")  # sent, not yet recorded as sent
     with app.db.transaction() as session:  # 3. record the result and what it means
         draft = repo.draft_by_id(session, draft_id)

@@ -26,6 +26,7 @@ def assign(app: App, reference: str, officer: str, now: datetime, by: str) -> Ca
     """Name the handling officer; pending drafts are re-rendered to name them."""
     if not officer.strip():
         raise lifecycle.LifecycleError("give the officer's name")
+    out_of_date: list[str] = []
     with app.db.transaction() as session:
         row = repo.case_by_reference(session, reference)
         previous = row.handler
@@ -37,8 +38,13 @@ def assign(app: App, reference: str, officer: str, now: datetime, by: str) -> Ca
                                          outcome_label=app.policy.outcomes.get(draft.outcome) if draft.outcome else None)
                 draft.body_text = app.renderer.email_text(draft.kind, context)
                 if draft.mailbox_ref:
-                    app.mailbox.remove_draft(draft.mailbox_ref)
+                    out_of_date.append(draft.mailbox_ref)
                     draft.mailbox_ref = None
+    # The old copies go only once the new text is committed: removed inside the
+    # transaction, a crash before the commit left waiting drafts recorded as in
+    # the mailbox when they were not, and they were never copied there again.
+    for copy in out_of_date:
+        app.mailbox.remove_draft(copy)
     sync_mailbox(app, now)
     return row
 
