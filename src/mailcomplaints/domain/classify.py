@@ -18,9 +18,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date
+from email.utils import parseaddr
 from typing import Callable
 
 from mailcomplaints.domain.calendar import local
+from mailcomplaints.domain.lookalike import imitated, protected_domains
 from mailcomplaints.domain.phrases import Phrases, phrases
 from mailcomplaints.domain.references import OUR_LABEL
 from mailcomplaints.mail.message import Message
@@ -30,6 +32,7 @@ INTENTS = (
     "service_request", "enquiry", "withdrawal", "machine", "other",
 )
 OUR_SUBJECT = re.compile(rf"\b{OUR_LABEL}", re.I)
+MAX_READING = 200_000  # characters the rules read: the new text first, then forwarded words (the rules take ~10 µs a character)
 REPLY_PREFIX = re.compile(r"^\s*((re|fw|fwd|aw|sv|tr|wg|antw|vs)\s*(\[\d+\])?\s*:\s*|\[(external|ext)\]\s*)+", re.I)
 
 
@@ -40,10 +43,15 @@ class Context:
 
     ours: str
     time_limit_months: int | None = 12
+    trusted: tuple[str, ...] = ()  # other addresses or domains whose look-alikes are suspect (the team's, trusted senders')
 
     @property
     def our_domain(self) -> str:
         return self.ours.split("@", 1)[-1].lower()
+
+    @property
+    def protected_domains(self) -> tuple[str, ...]:
+        return protected_domains(self.ours, self.trusted)
 
 
 @dataclass(frozen=True)
@@ -66,9 +74,19 @@ def reading_of(message: Message, context: Context) -> Reading:
             and message.forwarded_from and not message.forwarded_from.endswith("@" + ours):
         parts.append(re.sub(r"(?m)^\s*>+ ?", "", message.quoted))  # the resident forwards their own words
     for inner in message.embedded:
-        if inner.how in ("rfc822", "outlook-msg") and ours not in inner.sender.lower():
+        if inner.how in ("rfc822", "outlook-msg") and not _from_domain(inner.sender, ours):
             parts.append(inner.text)
-    return Reading(subject.strip(), "\n".join(p for p in parts if p).strip())
+    return Reading(subject.strip(), "\n".join(p for p in parts if p).strip()[:MAX_READING])
+
+
+def _from_domain(sender: str, domain: str) -> bool:
+    """Whether a From header's address is at `domain` or a host under it (not
+    merely a From that contains it, as complaints@landlord.example.org.evil.example does)."""
+    address = parseaddr(sender or "")[1].lower()
+    if "@" not in address:
+        return domain in (sender or "").lower()  # no address to read: as before, by its text
+    host = address.rsplit("@", 1)[1]
+    return host == domain or host.endswith("." + domain)
 
 
 @dataclass(frozen=True)
@@ -380,6 +398,15 @@ def _months_ago(message: Message, reading: Reading, context: Context) -> str | N
     return None
 
 
+def _lookalike(message: Message, _reading: Reading, context: Context) -> str | None:
+    """The sender's domain imitates ours, the Housing Ombudsman's or a trusted
+    sender's (domain.lookalike names the rule and both domains)."""
+    if not message.sender or "@" not in message.sender.email:
+        return None
+    found = imitated(message.sender.email.rsplit("@", 1)[1], context.protected_domains)
+    return found.evidence if found else None
+
+
 def _anonymous(message: Message, reading: Reading, context: Context) -> str | None:
     found = ANONYMOUS.find(reading.both)
     if found:
@@ -407,9 +434,10 @@ FLAG_RULES: tuple[Rule, ...] = (
     Rule("insurance_claim", "An insurance claim", said(INSURANCE, "text")),
     Rule("time_limit", "The issue began longer ago than the policy's time limit", _months_ago),
     Rule("petition", "A petition or a complaint signed by many", said(PETITION, "text")),
+    Rule("lookalike_sender", "The sender's domain imitates ours, the Housing Ombudsman's or a trusted sender's", _lookalike),
 )
 FLAG_NAMES = ("representative", "vulnerability", "health_and_safety", "reasonable_adjustment", "asb", "abusive",
-              "anonymous", "ombudsman_mentioned", "legal_action", "insurance_claim", "time_limit")
+              "anonymous", "ombudsman_mentioned", "legal_action", "insurance_claim", "time_limit", "lookalike_sender")
 
 
 def run_rules(rules: tuple[Rule, ...], message: Message, reading: Reading, context: Context) -> list[Signal]:

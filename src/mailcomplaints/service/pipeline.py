@@ -182,7 +182,8 @@ def copied_to(message: Message, kind: str, policy, ours: str, verdict: Classific
 
 def classify_context(app: App) -> Context:
     limit = app.policy.rule(1, "time_limit")
-    return Context(ours=app.settings.mailbox.address, time_limit_months=limit.amount if limit else None)
+    return Context(ours=app.settings.mailbox.address, time_limit_months=limit.amount if limit else None,
+                   trusted=(app.settings.team.email, *app.settings.trusted_senders))  # their look-alikes are flagged
 
 
 def _store_message(session: Session, message: Message, delivered: Delivered, case: CaseRow | None,
