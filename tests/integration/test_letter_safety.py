@@ -81,3 +81,20 @@ def test_the_fetcher_refuses_anything_outside_its_folders(tmp_path, listener):
     refused = app.pdf.fetcher.refused
     assert any("/a.gif" in url for url in refused) and any("/etc/passwd" in url for url in refused)
     app.close()
+
+
+def test_an_encoded_word_in_a_subject_an_officer_edits_cannot_add_a_header():
+    """compose() is the last gate: a subject that did not come through the parser
+    (an officer's edit) with an encoded CR LF stays one inert header."""
+    import email
+    from email import policy
+
+    from mailcomplaints.drafting.compose import compose
+
+    raw = compose(draft_id="d-1", message_id="<d-1@landlord.example.org>", sender_name="Complaints Team",
+                  sender="complaints@landlord.example.org", to=["resident@example.net"], cc=[],
+                  subject="Re: =?utf-8?q?Boiler=0D=0ABcc:_thief@example.org?=", body="Thank you.",
+                  date=datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc))
+    sent = email.message_from_bytes(raw, policy=policy.default)
+    assert sent["Bcc"] is None and "thief@example.org" in sent["Subject"]
+    assert b"\r\nBcc:" not in raw and b"\nBcc:" not in raw

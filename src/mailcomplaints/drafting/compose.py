@@ -1,7 +1,9 @@
 """A draft's fields -> RFC 5322 bytes for the mailbox, and back to text.
 
-Header values are single-lined here, so nothing a resident wrote (a subject
-with CR/LF in it) can inject a header into our mail.
+Header values are single-lined here, and their encoded-word look-alikes made
+inert, so nothing a resident wrote (a subject with CR/LF in it, raw or
+encoded) can inject a header into our mail, whether it came through the
+parser or through an officer's edit.
 """
 
 from __future__ import annotations
@@ -13,11 +15,13 @@ from email import policy as email_policy
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
 
+from mailcomplaints.mail.parts import inert_header_text
+
 DRAFT_HEADER = "X-Mailcomplaints-Draft"
 
 
 def one_line(value: str, limit: int = 300) -> str:
-    return " ".join((value or "").split())[:limit]
+    return inert_header_text(value or "")[:limit]
 
 
 def compose(*, draft_id: str, message_id: str, sender_name: str, sender: str, to: list[str], cc: list[str],

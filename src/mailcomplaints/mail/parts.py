@@ -148,7 +148,12 @@ def header_text(value: object) -> str:
     "=?" followed by the shape of an encoded word becomes "= ?"."""
     if value is None:
         return ""
-    text = _decoded(str(value))
+    return inert_header_text(_decoded(str(value)))
+
+
+def inert_header_text(text: str) -> str:
+    """`text` on one line, with no encoded word the email package would
+    decode when it writes the text into a header of ours."""
     return _ENCODED_WORD_START.sub("= ?", " ".join(text.split()))
 
 
