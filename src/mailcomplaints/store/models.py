@@ -103,7 +103,7 @@ class MessageRow(Base):
     fingerprint: Mapped[str | None] = mapped_column(String(40), index=True)  # of the new text, for re-sends and forwards
     conversation_id: Mapped[str | None] = mapped_column(String(500), index=True)
     text: Mapped[str] = mapped_column(Text, default="")
-    raw: Mapped[bytes | None] = mapped_column(LargeBinary)
+    raw: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)  # loaded only when asked for: a 30 MB message stays out of every case query
     removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # when its text, raw bytes and sender were removed
 
     case: Mapped[CaseRow | None] = relationship(back_populates="messages")
@@ -217,7 +217,7 @@ class QuarantineRow(Base):
     backend_id: Mapped[str] = mapped_column(String(500), unique=True)
     reason: Mapped[str] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    raw: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
 
 
 class ErasureRow(Base):
