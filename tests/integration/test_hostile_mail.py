@@ -18,7 +18,6 @@ import io
 import itertools
 import json
 import random
-import sqlite3
 import subprocess
 import sys
 import time
@@ -163,14 +162,26 @@ def baseline(make_landlord) -> dict:
     return measured_ingest(landlord, START + timedelta(minutes=5))
 
 
+def query(landlord: Landlord, sql: str) -> list[tuple]:
+    """Rows straight from the landlord's database, SQLite or PostgreSQL."""
+    from sqlalchemy import text
+
+    from mailcomplaints.store.database import make_engine
+
+    engine = make_engine(landlord.database_url)
+    try:
+        with engine.connect() as connection:
+            return [tuple(row) for row in connection.execute(text(sql))]
+    finally:
+        engine.dispose()
+
+
 def stored_raw_sizes(landlord: Landlord) -> list[int]:
-    with sqlite3.connect(landlord.database) as db:
-        return [row[0] for row in db.execute("SELECT length(raw) FROM messages WHERE direction = 'in' ORDER BY id")]
+    return [row[0] for row in query(landlord, "SELECT length(raw) FROM messages WHERE direction = 'in' ORDER BY id")]
 
 
 def stored_texts(landlord: Landlord) -> list[tuple[str, str]]:
-    with sqlite3.connect(landlord.database) as db:
-        return list(db.execute("SELECT from_addr, text FROM messages WHERE direction = 'in' ORDER BY id"))
+    return query(landlord, "SELECT from_addr, text FROM messages WHERE direction = 'in' ORDER BY id")
 
 
 def assert_within(run: dict, baseline: dict, size: int, factor: float, seconds: float, what: str) -> None:
