@@ -13,6 +13,7 @@ import json as jsonlib
 import os
 import subprocess
 import sys
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -129,6 +130,17 @@ def cli_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAILCOMPLAINTS_")}
     env.update(MAILCOMPLAINTS_USER="test-officer", NO_COLOR="1", COLUMNS="200", PYTHONIOENCODING="utf-8")
     return env
+
+
+def wait_until(condition, timeout: float = 15, what: str = "the condition", every: float = 0.1):
+    """Poll `condition` until it returns something true (returned), or fail naming `what`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 def assert_bad_input(result: tuple[int, str, str], *must_name: str) -> str:

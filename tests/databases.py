@@ -155,3 +155,18 @@ def database_url(folder: Path) -> str:
     if BACKEND == "postgresql":
         return shared_postgres().fresh_database()
     return f"sqlite:///{folder / 'db.sqlite'}"
+
+
+def rows(url: str, sql: str) -> list[tuple]:
+    """Rows straight from a database by its URL, SQLite or PostgreSQL, for
+    tests that check what was stored rather than what a command prints."""
+    from sqlalchemy import text
+
+    from mailcomplaints.store.database import make_engine
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            return [tuple(row) for row in connection.execute(text(sql))]
+    finally:
+        engine.dispose()

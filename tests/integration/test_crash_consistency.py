@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from conftest import OUR_ADDRESS, make_email, message_id_of
+from conftest import make_email, message_id_of
 
 AT = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
 KILLED = 137

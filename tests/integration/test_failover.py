@@ -16,9 +16,8 @@ from collections import Counter
 from datetime import datetime, timezone
 
 import pytest
-from sqlalchemy import create_engine, text
-
-from conftest import make_email, message_id_of
+from conftest import make_email, message_id_of, wait_until
+from databases import rows
 
 TAKEOVER_LIMIT = 30  # seconds, from the issue
 
@@ -36,33 +35,14 @@ def start_daemon(landlord, name: str) -> tuple[subprocess.Popen, object]:
     return process, log
 
 
-def wait_until(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-
-
-def query(url: str, sql: str) -> list[tuple]:
-    engine = create_engine("postgresql+psycopg://" + url.removeprefix("postgresql://"))
-    try:
-        with engine.connect() as connection:
-            return [tuple(row) for row in connection.execute(text(sql))]
-    finally:
-        engine.dispose()
-
-
 def leader_pid(url: str) -> int | None:
-    rows = query(url, "select value from cursors where name = 'daemon.leader'")
-    found = re.search(r"pid (\d+)", rows[0][0]) if rows else None
+    leader = rows(url, "select value from cursors where name = 'daemon.leader'")
+    found = re.search(r"pid (\d+)", leader[0][0]) if leader else None
     return int(found.group(1)) if found else None
 
 
 def processed(url: str) -> int:
-    return query(url, "select count(*) from messages where direction = 'in'")[0][0]
+    return rows(url, "select count(*) from messages where direction = 'in'")[0][0]
 
 
 def test_killing_the_leader_hands_over_within_30_seconds_with_nothing_lost_or_doubled(make_landlord, postgres):

@@ -28,6 +28,7 @@ import pytest
 from pypdf import PdfReader
 
 from conftest import OUR_ADDRESS, Landlord, make_email
+from databases import rows
 
 START = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
 
@@ -162,26 +163,12 @@ def baseline(make_landlord) -> dict:
     return measured_ingest(landlord, START + timedelta(minutes=5))
 
 
-def query(landlord: Landlord, sql: str) -> list[tuple]:
-    """Rows straight from the landlord's database, SQLite or PostgreSQL."""
-    from sqlalchemy import text
-
-    from mailcomplaints.store.database import make_engine
-
-    engine = make_engine(landlord.database_url)
-    try:
-        with engine.connect() as connection:
-            return [tuple(row) for row in connection.execute(text(sql))]
-    finally:
-        engine.dispose()
-
-
 def stored_raw_sizes(landlord: Landlord) -> list[int]:
-    return [row[0] for row in query(landlord, "SELECT length(raw) FROM messages WHERE direction = 'in' ORDER BY id")]
+    return [row[0] for row in rows(landlord.database_url, "SELECT length(raw) FROM messages WHERE direction = 'in' ORDER BY id")]
 
 
 def stored_texts(landlord: Landlord) -> list[tuple[str, str]]:
-    return query(landlord, "SELECT from_addr, text FROM messages WHERE direction = 'in' ORDER BY id")
+    return rows(landlord.database_url, "SELECT from_addr, text FROM messages WHERE direction = 'in' ORDER BY id")
 
 
 def assert_within(run: dict, baseline: dict, size: int, factor: float, seconds: float, what: str) -> None:

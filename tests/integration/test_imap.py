@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import OUR_ADDRESS, make_email, message_id_of
+from conftest import OUR_ADDRESS, make_email, message_id_of, wait_until
 from servers import Dovecot, FaultProxy, SmtpSink, available, imap_config
 
 from mailcomplaints.config import load_config
@@ -110,16 +110,6 @@ def desk(tmp_path, dovecot, sink, monkeypatch) -> Desk:
     made = Desk(tmp_path, dovecot, sink, user, dovecot.port)
     made.write_config()
     return made
-
-
-def wait_until(condition, timeout: float = 15, what: str = "the condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def drafts_in(desk: Desk) -> list[tuple[int, set[str], email.message.EmailMessage]]:

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
 from email.policy import SMTP
 
-from conftest import OUR_ADDRESS, make_email, message_id_of
+from conftest import OUR_ADDRESS, make_email
 
 MONDAY = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
 COMPLAINT = "I want to make a complaint. The damp in my bedroom has been reported three times and nobody has come out."
